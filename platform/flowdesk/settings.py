@@ -2,12 +2,19 @@
 
 The default database is a SQLite file in `.flowdesk/` of the working
 directory, so `flowdesk serve` works on a fresh machine with nothing set up.
+
+The secret key (signing bearer tokens) is `FLOWDESK_SECRET_KEY`; when unset, one is
+generated on first use and kept in a `secret_key` file (mode 0600) next to the SQLite
+database, or in `.flowdesk/` for PostgreSQL, so a restart keeps issued tokens valid.
+API processes on several machines must share one key: set FLOWDESK_SECRET_KEY for them.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 __all__ = ["DEFAULT_DATABASE_URL", "Settings", "load_settings", "normalise_database_url"]
@@ -28,12 +35,28 @@ def normalise_database_url(url: str) -> str:
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     echo_sql: bool = False
+    secret: str | None = field(default=None, repr=False)  # FLOWDESK_SECRET_KEY, if set
 
     @property
     def sqlite_path(self) -> Path | None:
         if self.database_url.startswith("sqlite:///"):
             return Path(self.database_url.removeprefix("sqlite:///"))
         return None
+
+    @property
+    def secret_key_path(self) -> Path:
+        """Where a generated secret key is kept: next to the SQLite file, else `.flowdesk/`."""
+        path = self.sqlite_path
+        folder = path.parent if path is not None and path.name not in ("", ":memory:") else None
+        return (folder or Path(".flowdesk")) / "secret_key"
+
+    @property
+    def secret_key(self) -> str:
+        """`FLOWDESK_SECRET_KEY`, or the generated key of `secret_key_path` (made on first
+        use, so commands that sign nothing never create it)."""
+        if self.secret:
+            return self.secret
+        return _persisted_secret(str(self.secret_key_path.resolve()))
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -42,4 +65,30 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     return Settings(
         database_url=normalise_database_url(url),
         echo_sql=source.get("FLOWDESK_ECHO_SQL", "") in ("1", "true", "yes"),
+        secret=source.get("FLOWDESK_SECRET_KEY") or None,
     )
+
+
+@cache
+def _persisted_secret(path_text: str) -> str:
+    """Read the key file, creating it (0600) if missing. Creation is atomic (a complete
+    temporary file hard-linked into place), so processes starting together agree."""
+    path = Path(path_text)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(48) + "\n")
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            temporary.unlink(missing_ok=True)
+    key = path.read_text(encoding="ascii").strip()
+    if not key:
+        raise ValueError(
+            f"the secret key file {path} is empty: delete it or set FLOWDESK_SECRET_KEY"
+        )
+    return key
