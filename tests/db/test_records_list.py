@@ -161,3 +161,103 @@ def test_filter_through_a_reference_and_search_of_a_shipped_app(engine: sa.Engin
     assert [t["id"] for t in store.list("ticket", search="laptop").items] == [tickets[3]["id"]]
     mine = store.list("ticket", filter="record.created_by.id == user.id", actor=who)
     assert len(mine.items) == 4
+
+
+# --------------------------------------------------------------------------- `where` and count
+
+
+def test_where_limits_reads_and_count(filled: tuple) -> None:
+    from flowdesk.store.errors import NotFound
+
+    store, made = filled
+    table = store.table("item")
+    red = {item["id"] for item in made if item["color"] == "red"}
+    where = table.c.color == "red"
+    pages = all_pages(store, where=where, limit=4)
+    assert {i for page in pages for i in page} == red and all(len(p) == 4 for p in pages[:-1])
+    assert all_pages(store, where=where, limit=4) == pages  # the cached statement again
+    assert store.count("item") == len(made)
+    assert store.count("item", where=where) == len(red)
+    wheels = {item["id"] for item in made if item["notes"] == "spare wheel"}
+    assert store.count("item", where=where, search="wheel") == len(red & wheels)
+    assert store.count("item", filter='record.notes == "spare wheel"', where=where) == len(
+        red & wheels
+    )
+    other = next(item for item in made if item["color"] != "red")
+    with pytest.raises(NotFound):
+        store.get("item", other["id"], where=where)
+    with pytest.raises(NotFound):
+        store.timeline("item", other["id"], where=where)
+    mine = next(iter(red))
+    assert store.get("item", mine, where=where, fields=["name"])["id"] == mine
+    assert [e.action for e in store.timeline("item", mine, where=where)] == ["create"]
+
+
+def test_where_limits_writes(filled: tuple) -> None:
+    from flowdesk.store.errors import NotFound
+
+    store, made = filled
+    who = actor(None)
+    where = store.table("item").c.color == "red"
+    other = next(item for item in made if item["color"] != "red")
+    version = other["row_version"]
+    with pytest.raises(NotFound):  # outside `where`: not found, whatever the version says
+        store.update("item", other["id"], {"count": 5}, expected_version=9, actor=who, where=where)
+    with pytest.raises(NotFound):
+        store.set_state("item", other["id"], "x", expected_version=version, actor=who, where=where)
+    with pytest.raises(NotFound):
+        store.delete("item", other["id"], actor=who, where=where)
+    with pytest.raises(NotFound):
+        store.delete("item", other["id"], actor=who, where=where, hard=True)
+    store.delete("item", other["id"], actor=who)
+    with pytest.raises(NotFound):
+        store.restore("item", other["id"], actor=who, where=where)
+    after = store.get("item", other["id"], include_deleted=True)
+    assert after["count"] == other["count"] and after["row_version"] == version + 1
+    red = next(item for item in made if item["color"] == "red")
+    changed = store.update(
+        "item", red["id"], {"count": 5}, expected_version=red["row_version"], actor=who, where=where
+    )
+    assert changed["count"] == 5
+    store.delete("item", red["id"], actor=who, where=where)
+    assert (
+        store.count("item", where=where, include_deleted=True)
+        == store.count("item", where=where) + 1
+    )
+
+
+def test_the_update_itself_checks_where_again(filled: tuple) -> None:
+    """A record that leaves `where` between the read and the write (a referred record
+    or the org chart changed) is not written: the UPDATE carries `where` too."""
+    from flowdesk.store.errors import NotFound
+
+    store, made = filled
+    table = store.table("item")
+    red = next(item for item in made if item["color"] == "red")
+
+    def meanwhile(conn: sa.Connection, *args: object) -> None:
+        conn.execute(sa.update(table).where(table.c.id == red["id"]).values(color="blue"))
+
+    store._check_unique = meanwhile  # type: ignore[method-assign]
+    with pytest.raises(NotFound):
+        store.update(
+            "item",
+            red["id"],
+            {"count": 7},
+            expected_version=red["row_version"],
+            actor=actor(None),
+            where=table.c.color == "red",
+        )
+    assert store.get("item", red["id"])["count"] == red["count"]  # rolled back
+
+
+def test_resolver_follows_references_like_list_filters(filled: tuple) -> None:
+    from flowdesk.store.filters import to_sql
+
+    store, made = filled
+    parent = made[0]
+    child = store.create("item", {"name": "Child", "parent_item": parent["id"]}, actor=actor(None))
+    text = f'record.parent_item.color == "{parent["color"]}"'
+    clause = to_sql(store.compile_filter("item", text), store.resolver("item"), {})
+    assert store.resolver("item") is store.resolver("item")
+    assert [i["id"] for i in store.list("item", where=clause).items] == [child["id"]]

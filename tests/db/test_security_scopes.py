@@ -19,7 +19,6 @@ import pytest
 import sqlalchemy as sa
 from test_security_support import (
     NOW,
-    Refs,
     add_department,
     add_user,
     create_tables,
@@ -43,6 +42,7 @@ from flowdesk.security import (
 )
 from flowdesk.security.policy import user_subject
 from flowdesk.security.principal import department_subtree
+from flowdesk.store.records import RecordStore
 
 
 class World:
@@ -51,6 +51,7 @@ class World:
     def __init__(self, engine: sa.Engine, app: AppModel) -> None:
         self.engine, self.app = engine, app
         self.tables = create_tables(engine, app)
+        self.store = RecordStore(engine, app, self.tables)
         self.ids: dict[str, int] = {}
         with engine.begin() as c:
             hq = self.ids["hq"] = add_department(c, "hq")
@@ -75,12 +76,12 @@ class World:
 
     def sees(self, name: str, entity: str, action: str = "read") -> set[str] | None:
         """Labels of the rows in scope, or None when the clause is "every record"."""
-        table = self.tables[entity].main
+        table = self.store.table(entity)
         clause = scope_clause(
             self.principal(name),
             entity,
             table,
-            Refs(self.app, self.tables, entity),
+            self.store.resolver(entity),
             self.app,
             action=action,
             now=NOW,
@@ -183,7 +184,7 @@ def test_customer_scope_of_regional_managers_is_widened_by_supervisor(desk: Worl
 def test_scope_applies_to_counts_and_combines_with_filters(desk: World) -> None:
     table = desk.tables["ticket"].main
     clause = scope_clause(
-        desk.principal("sup_hq"), "ticket", table, Refs(desk.app, desk.tables, "ticket"), desk.app
+        desk.principal("sup_hq"), "ticket", table, desk.store.resolver("ticket"), desk.app
     )
     assert clause is not None
     with desk.engine.connect() as c:

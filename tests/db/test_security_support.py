@@ -2,10 +2,9 @@
 
 Rows are inserted with plain SQLAlchemy, not through the records service, so these
 tests depend only on the tables (`build_tables`) and the organisation tables; scope
-clauses are applied with a plain `select` over the entity's table, as the records
-service will once it accepts an extra `where` clause. `Refs` is a minimal
-`ColumnResolver` following references with correlated subqueries, standing in for the
-store's own resolver.
+clauses are built with the records service's own resolver (`RecordStore.resolver`, the
+one list filters use) and applied with a plain `select` over the entity's table
+(`tests/db/test_security_guard.py` applies them through the store).
 """
 
 from __future__ import annotations
@@ -24,12 +23,10 @@ from flowdesk.model.appmodel import AppModel
 from flowdesk.model.compiler import compile_source, compile_texts
 from flowdesk.model.sources import read_app
 from flowdesk.store import platform_tables as pt
-from flowdesk.store.filters import UnsupportedFilter
 from flowdesk.store.tables import build_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-_SYSTEM_USERS = ("created_by", "updated_by", "assignee")
 _counter = itertools.count(1)
 
 
@@ -99,31 +96,6 @@ def create_tables(engine: sa.Engine, app: AppModel) -> dict[str, Any]:
     tables = build_tables(app)
     next(iter(tables.values())).main.metadata.create_all(engine)
     return tables
-
-
-class Refs:
-    """`record.customer.region` -> a correlated subquery on the customer table."""
-
-    def __init__(self, app: AppModel, tables: Mapping[str, Any], entity: str) -> None:
-        self.app, self.tables, self.entity = app, tables, entity
-
-    def column(self, path: tuple[str, ...]) -> sa.ColumnElement[Any]:
-        return self._resolve(self.entity, self.tables[self.entity].main, path)
-
-    def _resolve(self, entity: str, table: Any, path: tuple[str, ...]) -> sa.ColumnElement[Any]:
-        name, rest = path[0], path[1:]
-        if name not in table.c:
-            raise UnsupportedFilter(f"no column for `{'.'.join(path)}`")
-        here = table.c[name]
-        if not rest or rest == ("id",):
-            return here
-        if entity == "user":
-            raise UnsupportedFilter("user fields are not followed here")
-        spec = self.app.entities[entity].fields.get(name)
-        target = "user" if name in _SYSTEM_USERS or spec.type == "user" else spec.to
-        other = (pt.users if target == "user" else self.tables[target].main).alias()
-        inner = self._resolve(target, other, rest)
-        return sa.select(inner).where(other.c.id == here).scalar_subquery()
 
 
 def _filler(column: sa.Column) -> Any:

@@ -3,13 +3,14 @@
 Owns the Casbin model and the translation of the apps' Policy documents into Casbin
 policy lines (`policy`), the per-request permission checks derived from Casbin once
 per app version (`decisions`), field-level read/write/mask rules and the redaction of
-records and audit timelines (`fields`), data scopes as SQL clauses (`scopes`), and the
-principal loaded from the organisation tables (`principal`). A library: it takes no
-HTTP request; the API, the UI, exports, reports and jobs call it.
+records and audit timelines (`fields`), data scopes as SQL clauses (`scopes`), the
+principal loaded from the organisation tables (`principal`), and `RecordGuard`
+(`guard`), the one place that applies all of them to the records service. A library:
+it takes no HTTP request; the API, the UI, exports, reports and jobs call it.
 
 May import `flowdesk.model`, `flowdesk.expressions` and `flowdesk.store` (public
-names only: platform tables, `filters`, `records.Actor`); never the API, web, jobs or
-CLI layers. See README.md.
+names only: platform tables, `filters`, `records`, `errors`, `audit`); never the API,
+web, jobs or CLI layers. See README.md.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .fields import (
     redact,
     redact_audit,
 )
+from .guard import RecordGuard, RecordWriter
 from .policy import ADMIN, PolicyLines, load_user_role_lines, new_enforcer, policy_lines
 from .principal import Principal, PrincipalNotFound, load_principal
 from .scopes import check_scopes, scope_clause
@@ -41,6 +43,8 @@ __all__ = [
     "PolicyLines",
     "Principal",
     "PrincipalNotFound",
+    "RecordGuard",
+    "RecordWriter",
     "ScopeNotTranslatable",
     "action_space",
     "apply_mask",

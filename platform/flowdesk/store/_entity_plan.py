@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, delete, select, update
 
 from flowdesk.model.appmodel import AppModel
 from flowdesk.model.entity import Entity
@@ -29,6 +29,8 @@ from .tables import SYSTEM_COLUMNS, EntityTables
 from .values import FieldCodec, Shape, build_codec, system_codec
 
 __all__ = ["EntityPlan"]
+
+_RESTRICTED = 256
 
 
 class EntityPlan:
@@ -84,6 +86,7 @@ class EntityPlan:
         )
         self._statements(table)
         self._selects: dict[tuple[str, ...], Any] = {}
+        self._restricted: dict[tuple[Any, ...], Any] = {}
 
     def _statements(self, table: Table) -> None:
         columns = [table.c[c] for c in self.columns]
@@ -131,6 +134,22 @@ class EntityPlan:
             if len(self._selects) < 64:
                 self._selects[names] = statement
         return statement
+
+    def restricted(self, statement: Any, where: ColumnElement[bool], *key: Any) -> Any:
+        """`statement` (a prepared one of this plan) also limited by `where`.
+
+        Cached per (`key`, clause object): callers pass the same clause object again
+        for the same caller (scope clauses are cached by the security layer), so the
+        statement and its SQL cache key are built once, not per call.
+        """
+        cache_key = (*key, where)
+        found = self._restricted.get(cache_key)
+        if found is None:
+            found = statement.where(where)
+            if len(self._restricted) >= _RESTRICTED:  # clauses made per call (`now`)
+                self._restricted = {}
+            self._restricted[cache_key] = found
+        return found
 
     def to_record(self, row: Sequence[Any], names: Sequence[str] | None = None) -> dict[str, Any]:
         record = dict(zip(names or self.columns, row, strict=True))

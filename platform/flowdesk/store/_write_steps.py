@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, or_, select
 
 from ._entity_plan import EntityPlan
 from .errors import Conflict, FieldError, NotFound, UniqueViolation
@@ -36,12 +36,16 @@ def current_record(
     expected_version: int | None,
     *,
     deleted: bool = False,
+    where: ColumnElement[bool] | None = None,
 ) -> dict[str, Any]:
     """The record as stored, checked against the version the caller edited.
 
-    A deleted record is `NotFound` unless `deleted` (restore, hard delete).
+    A deleted record is `NotFound` unless `deleted` (restore, hard delete); so is a
+    record outside `where` (the caller's data scope), before its version is
+    compared, so a refused caller learns nothing about it.
     """
-    row = conn.execute(plan.select_one, {"id": record_id}).first()
+    statement = plan.select_one if where is None else plan.restricted(plan.select_one, where, 1)
+    row = conn.execute(statement, {"id": record_id}).first()
     if row is None:
         raise NotFound(plan.name, record_id)
     record = plan.to_record(row)
@@ -61,8 +65,13 @@ def update_row(
     actor_id: int | None,
     now: dt.datetime,
     values: Mapping[str, Any],
+    where: ColumnElement[bool] | None = None,
 ) -> None:
-    """Write `values` if the row is still at `version`, else `Conflict` (or `NotFound`)."""
+    """Write `values` if the row is still at `version`, else `Conflict` (or `NotFound`).
+
+    With `where`, the row must also still match it (a referred record or the org
+    chart may have changed since `current_record` read it): else `NotFound`.
+    """
     params = {
         **values,
         "row_version": version + 1,
@@ -71,9 +80,10 @@ def update_row(
         "_id": record_id,
         "_version": version,
     }
-    if conn.execute(plan.update, params).rowcount != 1:
+    statement = plan.update if where is None else plan.restricted(plan.update, where, 2)
+    if conn.execute(statement, params).rowcount != 1:
         row = conn.execute(plan.version_of, {"id": record_id}).first()
-        if row is None:
+        if row is None or row.row_version == version:
             raise NotFound(plan.name, record_id)
         raise Conflict(plan.name, record_id, version, row.row_version)
 

@@ -404,7 +404,7 @@ class FilterCompiler:
         cached = self._clauses.get(key)
         if cached is not None:
             return cached, True
-        expression = self._compile(entity, source)
+        expression = self.compile(entity, source)
         try:
             clause = to_sql(expression, self._resolvers[entity], values)
         except UnsupportedFilter as problem:
@@ -414,7 +414,17 @@ class FilterCompiler:
             self._clauses[key] = clause
         return clause, static
 
-    def _compile(self, entity: str, source: str) -> CompiledExpression:
+    def resolver(self, entity: str) -> FilterColumns:
+        """The resolver of `entity`'s filters: one object per entity (a cache key)."""
+        return self._resolvers[entity]
+
+    def compile(self, entity: str, source: str) -> CompiledExpression:
+        """The filter compiled against `entity`'s record type (cached per text).
+
+        Raises:
+            InvalidFilter: not a boolean CEL expression over `record`, `user`, `now`.
+            UnsupportedFilterError: it has constructs that cannot run in SQL.
+        """
         key = (entity, source)
         expression = self._compiled.get(key)
         if expression is not None:
