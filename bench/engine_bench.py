@@ -354,5 +354,78 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- SLA bookkeeping
+# Part `sla`: what SLA clocks add to a record write. On a fresh SQLite file with
+# the service desk, 1,000 tickets are updated (their priority alternates p3/p2,
+# so every write re-targets two clocks and enqueues new timer jobs: the costly
+# case) through RecordStore.update alone (baseline), then with
+# SlaClocks.after_update in the same transaction.
+
+SLA_WRITES = 1_000
+
+
+def _sla_setup(url: str) -> tuple[Any, Any, Any, Any, list[dict]]:
+    from flowdesk.engine.sla import SlaClocks
+    from flowdesk.store.engine import make_engine
+    from flowdesk.store.migrate import upgrade
+    from flowdesk.store.records import Actor, RecordStore
+    from flowdesk.store.tables import build_tables
+
+    app = _service_desk()
+    engine = make_engine(url)
+    upgrade(engine)
+    tables = build_tables(app)
+    next(iter(tables.values())).main.metadata.create_all(engine)
+    store = RecordStore(engine, app, tables)
+    clocks = SlaClocks(app)
+    actor = Actor(None, "bench", roles=("agent",))
+    values = {"title": "VPN is down", "contact_email": "a@example.com", "priority": "p3",
+              "description": "The VPN drops every few minutes since this morning."}
+    records = []
+    for _ in range(SLA_WRITES):
+        with engine.begin() as connection:
+            record = store.create("ticket", values, actor=actor, connection=connection)
+            clocks.after_create(connection, "ticket", record, actor)
+        records.append(record)
+    return engine, store, clocks, actor, records
+
+
+def _sla_writes(
+    engine: Any, store: Any, clocks: Any, actor: Any, records: list, sla: bool
+) -> float:
+    began = time.perf_counter()
+    for index, record in enumerate(records):
+        priority = "p2" if record["priority"] == "p3" else "p3"
+        with engine.begin() as connection:
+            after = store.update("ticket", record["id"], {"priority": priority}, actor=actor,
+                                 expected_version=record["row_version"], connection=connection)
+            if sla:
+                clocks.after_update(connection, "ticket", record, after, actor)
+        records[index] = after
+    return len(records) / (time.perf_counter() - began)
+
+
+def bench_sla(args: argparse.Namespace) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        engine, store, clocks, actor, records = _sla_setup(f"sqlite:///{folder}/sla.db")
+        plain, with_sla = [], []
+        for _ in range(min(args.rounds, 3)):
+            plain.append(_sla_writes(engine, store, clocks, actor, records, sla=False))
+            with_sla.append(_sla_writes(engine, store, clocks, actor, records, sla=True))
+        engine.dispose()
+    base, rate = statistics.median(plain), statistics.median(with_sla)
+    print(f"\nSLA bookkeeping per write (SQLite, {SLA_WRITES:,} ticket updates, median)")
+    print(f"{'workload':<58} {'writes/s':>11} {'vs base':>11}")
+    print(f"{'baseline: RecordStore.update (priority p3 <-> p2)':<58} {base:>11,.0f} {1:>11.2f}x")
+    print(f"{'update + SlaClocks.after_update (2 clocks re-targeted)':<58} {rate:>11,.0f} "
+          f"{rate / base:>11.2f}x")
+    print(f"SLA bookkeeping costs {1000 / rate - 1000 / base:.2f} ms per write")
+
+
+PARTS["sla"] = bench_sla
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_upgrade_reaches_head(engine: sa.Engine) -> None:
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() == "0005"
 
 
 def test_migrations_match_the_metadata(engine: sa.Engine) -> None:

@@ -155,16 +155,34 @@ def _plan(args: argparse.Namespace) -> int:
     texts = _texts(args.app_dir)
     with _engine(args) as engine:
         result, refusal = _dry_run(engine, texts)
+        retiming = _sla_retiming(engine, texts)
     if args.format == "json":
-        document = {**result.as_dict(), "refusal": refusal}
+        document = {**result.as_dict(), "refusal": refusal, "sla_retiming": retiming}
         print(json.dumps(document, ensure_ascii=False, indent=2, default=str))
         return EXIT_OK
     print(render_text(result))
+    for entity, (retimed, breaching) in sorted(retiming.items()):
+        print(f"SLA: {retimed} open clock(s) of `{entity}` would be re-timed, "
+              f"{breaching} of them would become breached")
     if refusal:
         print(f"deploy would refuse: {refusal}")
     elif result.destructive:
         print("deploy needs --allow-destructive for the destructive changes")
     return EXIT_OK
+
+
+def _sla_retiming(engine: Any, texts: dict[str, str]) -> dict[str, list[int]]:
+    """Open SLA clocks the new version would re-time (closed ones never are)."""
+    from flowdesk.engine.sla import retiming_impact
+    from flowdesk.model.compiler import compile_texts
+    from flowdesk.store.deploy import load_active
+
+    app = compile_texts(texts).app
+    if app is None:
+        return {}
+    with engine.connect() as connection:
+        impact = retiming_impact(connection, load_active(connection, app.name), app)
+    return {entity: list(counts) for entity, counts in impact.items()}
 
 
 def _dry_run(engine: Any, texts: dict[str, str]) -> tuple[Any, str | None]:

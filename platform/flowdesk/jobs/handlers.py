@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .queue import Job
 
 __all__ = [
+    "BUILT_IN_MODULES",
     "HANDLERS_ENV",
     "Handler",
     "Registry",
@@ -48,6 +49,9 @@ __all__ = [
 ]
 
 HANDLERS_ENV = "FLOWDESK_JOB_HANDLERS"
+BUILT_IN_MODULES = ("flowdesk.engine.sla", "flowdesk.engine._jobs")
+"""Handler modules of later layers every worker loads (named, never imported here at
+module level, so the jobs package still does not depend on them)."""
 
 Handler = Callable[[Connection, "Job"], None]
 
@@ -119,16 +123,19 @@ register = registry.register
 
 
 def import_handler_modules(names: Iterable[str] | str | None = None) -> list[str]:
-    """Import the modules that register handlers: `names`, or those listed
-    (comma-separated) in the FLOWDESK_JOB_HANDLERS environment variable.
+    """Import the modules that register handlers: `BUILT_IN_MODULES` (SLA timers),
+    then `names`, or those listed (comma-separated) in the FLOWDESK_JOB_HANDLERS
+    environment variable.
 
-    Returns the imported module names. An import error propagates: a worker that
+    Returns the module names imported from `names`. An import error propagates: a worker that
     cannot load a configured handler module must not start and let its jobs die.
     """
     if names is None:
         names = os.environ.get(HANDLERS_ENV, "")
     if isinstance(names, str):
         names = names.split(",")
+    for name in BUILT_IN_MODULES:
+        importlib.import_module(name)
     imported = []
     for name in (n.strip() for n in names):
         if name:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -29,16 +30,23 @@ from sqlalchemy import (
 __all__ = [
     "ID",
     "JOBS_READY",
+    "api_keys",
     "app_versions",
+    "approval_decisions",
+    "approval_tasks",
     "attachments",
     "audit",
     "departments",
     "jobs",
+    "login_failures",
     "metadata",
     "positions",
     "sequences",
+    "sessions",
+    "sla_clocks",
     "user_roles",
     "users",
+    "workflow_tokens",
 ]
 
 # SQLite only auto-increments an `INTEGER PRIMARY KEY` (the rowid alias).
@@ -201,3 +209,151 @@ attachments = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", BigInteger),
 )
+
+
+# --- SLA clocks (flowdesk.engine.sla; migration 0005) ---------------------------------------
+
+sla_clocks = Table(
+    "fd_sla_clocks",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("app", String(64), nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("sla", String(64), nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("goal_seconds", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("resumed_at", DateTime(timezone=True)),  # start of the current run; null: not running
+    Column("paused_at", DateTime(timezone=True)),
+    Column("elapsed_seconds", Float, nullable=False, default=0.0),  # business time before the run
+    Column("due_at", DateTime(timezone=True)),
+    Column("stopped_at", DateTime(timezone=True)),
+    Column("run", Integer, nullable=False, default=0),  # bumped by every (re)start/resume/re-target
+    Column("status", String(8), nullable=False, default="green"),
+    Column("breached", Boolean, nullable=False, default=False),
+    Column("breached_at", DateTime(timezone=True)),
+    Column("warned", JSON, nullable=False),  # warning percentages already fired
+    Column("attained", Boolean),  # set when the clock stops: met its goal or not
+    Column("definition_version", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("app", "entity", "record_id", "sla", "metric"),
+    Index("ix_fd_sla_clocks_open", "app", "entity", "stopped_at"),
+)
+
+# --- end of SLA clocks -----------------------------------------------------------------------
+
+
+# --- Workflow engine: approvals and tokens (flowdesk.engine; migration 0004) ----------------
+
+approval_tasks = Table(
+    "fd_approval_tasks",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("app", String(64), nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("state", String(64), nullable=False),  # the approval state of the workflow
+    Column("round", Integer, nullable=False),  # the record's row version when the state began
+    Column("level", String(64), nullable=False),
+    Column("level_index", Integer, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    # pending -> approved | rejected | returned | delegated | escalated | skipped
+    Column("status", String(16), nullable=False),
+    Column("delegated_from", BigInteger),
+    Column("due_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+    UniqueConstraint("app", "entity", "record_id", "state", "round", "level", "user_id"),
+    Index("ix_fd_approval_tasks_user", "user_id", "status"),
+    Index("ix_fd_approval_tasks_record", "app", "entity", "record_id", "status"),
+)
+
+approval_decisions = Table(
+    "fd_approval_decisions",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("task_id", BigInteger, ForeignKey("fd_approval_tasks.id", ondelete="CASCADE"),
+           nullable=False, unique=True),  # one decision per task, even under a race
+    Column("app", String(64), nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("decision", String(16), nullable=False),  # approve | reject | return | delegate
+    Column("comment", Text),
+    Column("delegate_to", BigInteger),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+workflow_tokens = Table(
+    "fd_workflow_tokens",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("app", String(64), nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),  # branch | subprocess
+    Column("state", String(64), nullable=False),  # the parallel or subprocess state
+    Column("round", Integer, nullable=False),  # the record's row version when it began
+    Column("branch", String(64)),  # branch: the state the branch is in now
+    Column("child_entity", String(64)),  # subprocess: the child record
+    Column("child_id", BigInteger),
+    Column("workflow", String(64)),  # subprocess: the workflow the child runs
+    Column("status", String(16), nullable=False),  # active | done
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_fd_workflow_tokens_record", "app", "entity", "record_id", "status"),
+    Index("ix_fd_workflow_tokens_child", "app", "child_entity", "child_id"),
+)
+
+# --- end of workflow engine --------------------------------------------------------------------
+
+
+# --- Identity: logins, sessions, API keys (flowdesk.security.identity; migration 0003) --------
+
+login_failures = Table(
+    # Keyed by the username as typed, not by user id: unknown names lock exactly like real
+    # ones, so "account locked" never tells a caller that a user exists.
+    "fd_login_failures",
+    metadata,
+    Column("username", String(120), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failed_at", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
+)
+
+sessions = Table(
+    "fd_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # sha256 of the cookie's token, never the token
+    Column("user_id", BigInteger, ForeignKey("fd_users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("csrf_secret", String(64), nullable=False),
+    Column("user_agent", String(255)),
+    Column("client", String(64)),
+    Index("ix_fd_sessions_user_id", "user_id"),
+    Index("ix_fd_sessions_expires_at", "expires_at"),
+)
+
+api_keys = Table(
+    "fd_api_keys",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("prefix", String(16), nullable=False, unique=True),  # shown to humans: fdk_3f9a1c
+    Column("secret_hash", String(64), nullable=False),  # sha256 of the whole key text
+    Column("user_id", BigInteger, ForeignKey("fd_users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(120), nullable=False),
+    Column("roles", JSON),  # ["app:role", ...] restricting the user's roles; null: all of them
+    Column("app", String(64)),  # the only app the key may act in; null: every app
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index("ix_fd_api_keys_user_id", "user_id"),
+)
+
+# --- end of identity --------------------------------------------------------------------------

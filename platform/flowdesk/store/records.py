@@ -15,6 +15,10 @@ Optimistic locking: every change names the `row_version` it was based on and
 runs `UPDATE ... WHERE id = ? AND row_version = ?`; a stale version is a
 `Conflict`, never a silent overwrite.
 
+Reads and changes of existing records take `where=`, an extra clause over the
+entity's table applied in the SQL (the security layer's data scopes): a record
+outside it is `NotFound`, for writes checked in the write's own transaction.
+
 Values in and out are plain Python (see `values`); a record is a dict of the
 system fields (`id`, `number`, `state`, `row_version` ...) and the entity's
 fields, lines as lists of dicts with their `id`, multi-references as id lists.
@@ -35,15 +39,16 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, bindparam
+from sqlalchemy import ColumnElement, Connection, Engine, Table, bindparam
 from sqlalchemy.exc import IntegrityError
 
+from flowdesk.expressions import CompiledExpression
 from flowdesk.model.appmodel import AppModel
 
 from . import search as finding
@@ -62,6 +67,7 @@ from ._write_steps import (
 from .audit import AuditEntry, AuditLog, diff
 from .engine import read_only
 from .errors import FieldError, InvalidQuery, NotFound, ValidationFailed
+from .filters import ColumnResolver
 from .numbers import SequenceAllocator
 from .tables import SYSTEM_COLUMNS, EntityTables, build_tables
 from .values import DefaultContext
@@ -175,6 +181,12 @@ class RecordStore:
         with self._lock, self.engine.begin() as own:
             yield own
 
+    def transaction(self, connection: Connection | None = None) -> Any:
+        """A write transaction as the store's own writes take it (on SQLite, queued on
+        the engine's in-process lock), or `connection` as it is. For layers (the
+        workflow engine) that write records and their own rows together."""
+        return self._transaction(connection)
+
     @contextmanager
     def _reading(self, connection: Connection | None) -> Iterator[Connection]:
         # Our own read-only connection begins DEFERRED on SQLite (engine.py): in WAL
@@ -200,9 +212,11 @@ class RecordStore:
         *,
         fields: Sequence[str] | None = None,
         include_deleted: bool = False,
+        where: ColumnElement[bool] | None = None,
         connection: Connection | None = None,
     ) -> dict[str, Any]:
-        """One record by id; `NotFound` if there is none or it is deleted."""
+        """One record by id; `NotFound` if there is none, it is deleted or it is not
+        matched by `where` (a clause over `table(entity)`, such as a data scope)."""
         plan = self._plan(entity)
         names = plan.columns_for(fields)
         with self._reading(connection) as conn:
@@ -211,6 +225,8 @@ class RecordStore:
                 if names is plan.columns
                 else (plan.select_columns(names).where(plan.table.c.id == bindparam("id")))
             )
+            if where is not None:
+                statement = plan.restricted(statement, where, names)
             row = conn.execute(statement, {"id": record_id}).first()
             if row is None:
                 raise NotFound(entity, record_id)
@@ -231,13 +247,16 @@ class RecordStore:
         fields: Sequence[str] | None = None,
         search: str | None = None,
         include_deleted: bool = False,
+        where: ColumnElement[bool] | None = None,
         actor: Actor | None = None,
         connection: Connection | None = None,
     ) -> Page:
         """A page of records: CEL `filter`, full-text `search`, `sort` keys, keyset `cursor`.
 
-        The statement for a combination of filter text, sort, fields and cursor
-        shape is built once and cached; later calls only bind values.
+        `where` is an extra clause over `table(entity)` (a data scope), applied in
+        the same statement. The statement for a combination of filter text, sort,
+        fields, cursor shape and `where` clause object is built once and cached;
+        later calls only bind values.
         """
         plan = self._plan(entity)
         sort = (sort,) if isinstance(sort, str) else sort
@@ -256,6 +275,7 @@ class RecordStore:
             search=search,
             cursor=cursor,
             include_deleted=include_deleted,
+            where=where,
         )
         with self._reading(connection) as conn:
             rows = conn.execute(query.statement, query.params).all()
@@ -267,10 +287,109 @@ class RecordStore:
             records = [{k: v for k, v in r.items() if k not in extra} for r in records]
         return Page(records, following)
 
-    def timeline(self, entity: str, record_id: int) -> list[AuditEntry]:
-        """The audit rows of one record, oldest first (one query)."""
+    def count(
+        self,
+        entity: str,
+        *,
+        filter: str | None = None,
+        search: str | None = None,
+        where: ColumnElement[bool] | None = None,
+        include_deleted: bool = False,
+        actor: Actor | None = None,
+        connection: Connection | None = None,
+    ) -> int:
+        """How many records `list` with the same filter, search and `where` would page
+        through (one `SELECT count(*)`, cached like list statements)."""
+        plan = self._plan(entity)
+        values = {"user": (actor or SYSTEM_ACTOR).cel_user(), "now": _now()} if filter else None
+        query = self._lists.count(
+            plan,
+            filter=filter,
+            values=values,
+            search=search,
+            include_deleted=include_deleted,
+            where=where,
+        )
+        with self._reading(connection) as conn:
+            return int(conn.execute(query.statement, query.params).scalar_one())
+
+    def table(self, entity: str) -> Table:
+        """The main table of `entity`: what `where` clauses and data scopes are written over."""
+        return self._plan(entity).table
+
+    def resolver(self, entity: str) -> ColumnResolver:
+        """The `ColumnResolver` list filters of `entity` use (paths through references
+        become correlated subqueries), so scope conditions follow references the same
+        way. One object per entity, for the store's life: clauses may be cached by it."""
         self._plan(entity)
-        with self._reading(None) as conn:
+        return self._lists.resolver(entity)
+
+    def compile_filter(self, entity: str, filter: str) -> CompiledExpression:
+        """A list filter compiled as `list` compiles it (cached), to inspect what it reads.
+
+        Raises:
+            InvalidFilter: the text is not a boolean CEL expression over the record.
+            UnsupportedFilterError: it cannot run in SQL.
+        """
+        self._plan(entity)
+        return self._lists.compile(entity, filter)
+
+    def expression_view(
+        self,
+        entity: str,
+        record: Mapping[str, Any],
+        paths: Iterable[tuple[str, ...]],
+        *,
+        connection: Connection | None = None,
+    ) -> dict[str, Any]:
+        """`record` as a CEL expression reading `paths` (`CompiledExpression.names`) sees
+        it: references along those paths loaded (as for computed fields), ids as `{id}`.
+
+        For layers evaluating their own expressions (workflow guards, actions)."""
+        plan = self._plan(entity)
+        tree: dict[str, Any] = {}
+        whole = False
+        for path in paths:
+            if path[0] != "record":
+                continue
+            whole |= len(path) == 1
+            node = tree
+            for step in path[1:]:
+                node = node.setdefault(step, {})
+        loaded: dict[str, Any] = {}
+        with self._reading(connection) as conn:
+            for name, subtree in tree.items():
+                codec = plan.id_fields.get(name)
+                value = record.get(name)
+                if codec is None or not value or not any(k != "id" or subtree[k] for k in subtree):
+                    continue
+                ids = value if codec.multiple else [value]
+                found = self._references.load(conn, codec.target or "", ids, subtree)
+                views = [found.get(i) or {"id": i} for i in ids]
+                loaded[name] = views if codec.multiple else views[0]
+        names = frozenset(record) if whole else frozenset(tree) & frozenset(record)
+        return plan.view(record, names, loaded)
+
+    def timeline(
+        self,
+        entity: str,
+        record_id: int,
+        *,
+        where: ColumnElement[bool] | None = None,
+        connection: Connection | None = None,
+    ) -> list[AuditEntry]:
+        """The audit rows of one record, oldest first (one query).
+
+        Without `where` there is no check that the record exists (a purged record
+        keeps its timeline). With it, the record (deleted or not) must exist and match
+        it, else `NotFound`.
+        """
+        plan = self._plan(entity)
+        with self._reading(connection) as conn:
+            if where is not None:
+                statement = plan.restricted(plan.version_of, where, 3)
+                if conn.execute(statement, {"id": record_id}).first() is None:
+                    raise NotFound(entity, record_id)
             return self._audit.timeline(conn, entity, record_id)
 
     # ------------------------------------------------------------------ writes
@@ -343,20 +462,23 @@ class RecordStore:
         expected_version: int,
         actor: Actor,
         comment: str | None = None,
+        where: ColumnElement[bool] | None = None,
         connection: Connection | None = None,
     ) -> dict[str, Any]:
         """Change some fields of a record last read at `expected_version`.
 
         Lines given replace the collection: lines with an `id` keep it (and
         their other values unless given), lines without are added, the rest
-        removed. Raises `Conflict` when the record is at another version.
+        removed. Raises `Conflict` when the record is at another version, and
+        `NotFound` when it is not matched by `where` (checked in the transaction
+        of the write, before anything else about the record is told).
         """
         plan = self._plan(entity)
         now = _now()
         given, errors = plan.shape.coerce(changes)
         try:
             with self._transaction(connection) as conn:
-                current = current_record(conn, plan, record_id, expected_version)
+                current = current_record(conn, plan, record_id, expected_version, where=where)
                 record = dict(current)
                 context = DefaultContext(actor.id, now, self._timezone)
                 for name in plan.line_views.keys() & given.keys():
@@ -373,7 +495,7 @@ class RecordStore:
                 self._check_unique(conn, plan, record, changed, record_id)
                 columns = [n for n in changed if n in plan.table.c]
                 values = plan.db_values(record, columns)
-                update_row(conn, plan, record_id, expected_version, actor.id, now, values)
+                update_row(conn, plan, record_id, expected_version, actor.id, now, values, where)
                 for name in changed:
                     if name in plan.children:
                         plan.children[name].write(conn, record_id, record[name], current[name])
@@ -401,25 +523,32 @@ class RecordStore:
         expected_version: int | None = None,
         comment: str | None = None,
         hard: bool = False,
+        where: ColumnElement[bool] | None = None,
         connection: Connection | None = None,
     ) -> None:
         """Soft-delete a record (restorable); `hard=True` removes it and its lines for good.
 
         Callers allow `hard` to administrators only. A hard delete of a record
         others still refer to (`on_delete: restrict`) fails with `ValidationFailed`.
+        A record not matched by `where` is `NotFound`.
         """
         plan = self._plan(entity)
         now = _now()
         try:
             with self._transaction(connection) as conn:
-                current = current_record(conn, plan, record_id, expected_version, deleted=hard)
+                current = current_record(
+                    conn, plan, record_id, expected_version, deleted=hard, where=where
+                )
                 if hard:
-                    conn.execute(plan.purge, {"id": record_id})
+                    purge = plan.purge if where is None else plan.restricted(plan.purge, where, 4)
+                    if conn.execute(purge, {"id": record_id}).rowcount != 1:
+                        raise NotFound(entity, record_id)
                     changes = diff(current, {}, [*plan.fields, "number", "state"])
                     self._write_audit(conn, plan, current, "purge", actor, now, comment, changes)
                     return
                 version = current["row_version"]
-                update_row(conn, plan, record_id, version, actor.id, now, {"deleted_at": now})
+                values = {"deleted_at": now}
+                update_row(conn, plan, record_id, version, actor.id, now, values, where)
                 changes = diff(current, {"deleted_at": now}, ["deleted_at"])
                 self._write_audit(conn, plan, current, "delete", actor, now, comment, changes)
         except IntegrityError:
@@ -434,17 +563,22 @@ class RecordStore:
         actor: Actor,
         expected_version: int | None = None,
         comment: str | None = None,
+        where: ColumnElement[bool] | None = None,
         connection: Connection | None = None,
     ) -> dict[str, Any]:
-        """Bring back a soft-deleted record (a no-op for a live one)."""
+        """Bring back a soft-deleted record (a no-op for a live one); `NotFound` outside
+        `where`."""
         plan = self._plan(entity)
         now = _now()
         with self._transaction(connection) as conn:
-            current = current_record(conn, plan, record_id, expected_version, deleted=True)
+            current = current_record(
+                conn, plan, record_id, expected_version, deleted=True, where=where
+            )
             if current["deleted_at"] is None:
                 return current
             version = current["row_version"]
-            update_row(conn, plan, record_id, version, actor.id, now, {"deleted_at": None})
+            values = {"deleted_at": None}
+            update_row(conn, plan, record_id, version, actor.id, now, values, where)
             record = current | {
                 "deleted_at": None,
                 "row_version": version + 1,
@@ -465,10 +599,13 @@ class RecordStore:
         actor: Actor,
         comment: str | None = None,
         workflow_version: str | None = None,
+        transition: str | None = None,
+        where: ColumnElement[bool] | None = None,
         connection: Connection | None = None,
     ) -> dict[str, Any]:
         """Move a record to `state` (the workflow engine's primitive): bumps the row
-        version and audits a `transition`. Guards and rules are the caller's."""
+        version and audits a `transition` (named in the audit row's changes when given).
+        Guards and rules are the caller's."""
         plan = self._plan(entity)
         workflow = self._workflows.get(entity)
         if workflow is not None and state not in workflow.states:
@@ -476,17 +613,19 @@ class RecordStore:
             raise ValidationFailed(entity, [FieldError("state", "not-allowed", message)])
         now = _now()
         with self._transaction(connection) as conn:
-            current = current_record(conn, plan, record_id, expected_version)
+            current = current_record(conn, plan, record_id, expected_version, where=where)
             values: dict[str, Any] = {"state": state}
             if workflow_version is not None:
                 values["workflow_version"] = workflow_version
-            update_row(conn, plan, record_id, expected_version, actor.id, now, values)
+            update_row(conn, plan, record_id, expected_version, actor.id, now, values, where)
             record = (
                 current
                 | values
                 | {"row_version": expected_version + 1, "updated_at": now, "updated_by": actor.id}
             )
             changes = diff(current, record, list(values))
+            if transition is not None:
+                changes["transition"] = {"old": current.get("state"), "new": transition}
             self._write_audit(conn, plan, record, "transition", actor, now, comment, changes)
         return record
 
