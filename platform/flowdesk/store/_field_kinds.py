@@ -117,13 +117,15 @@ def _integer(name: str, spec: Any) -> dict[str, Any]:
 def _as_int(name: str, value: Any) -> int:
     if isinstance(value, bool):
         raise Invalid("not-an-integer", f"{name} must be a whole number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float | Decimal) and math.isfinite(value) and value == int(value):
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-        return int(value)
-    raise Invalid("not-an-integer", f"{name} must be a whole number")
+    whole = isinstance(value, float | Decimal) and math.isfinite(value) and value == int(value)
+    digits = isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip())
+    if whole or digits:
+        value = int(value)
+    if not isinstance(value, int):
+        raise Invalid("not-an-integer", f"{name} must be a whole number")
+    if abs(value) > MAX_INT64:
+        raise Invalid("out-of-range", f"{name} is too large")
+    return value
 
 
 def _decimal(name: str, spec: Any) -> dict[str, Any]:
@@ -133,6 +135,11 @@ def _decimal(name: str, spec: Any) -> dict[str, Any]:
 
     def coerce(value: Any) -> Decimal:
         number = _as_decimal(name, value)
+        if abs(number) >= limit:  # before quantize, which fails on huge values
+            raise Invalid(
+                "out-of-range",
+                f"{name} allows {spec.precision - spec.scale} digits before the point",
+            )
         rounded = number.quantize(quantum, rounding=ROUND_HALF_UP)
         if rounded != number:
             raise Invalid("too-precise", f"{name} allows {spec.scale} digits after the point")
@@ -282,15 +289,19 @@ def _list_or_empty(value: Any) -> list:
     return [] if value is None else value
 
 
+MAX_INT64 = 2**63 - 1
+"""The largest integer both databases store (BIGINT); larger ones are refused as input."""
+
+
 def as_id(name: str, value: Any) -> int:
     if isinstance(value, Mapping) and "id" in value:
         value = value["id"]
     if isinstance(value, bool):
         raise Invalid("not-an-id", f"{name} must be a record id")
-    if isinstance(value, int) and value > 0:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and 0 < value <= MAX_INT64:
         return value
-    if isinstance(value, str) and value.isdigit() and int(value) > 0:
-        return int(value)
     raise Invalid("not-an-id", f"{name} must be a record id")
 
 
