@@ -29,6 +29,7 @@ from flowdesk.security.identity.tokens import issue_token
 from flowdesk.security.identity.users import create_user
 from flowdesk.security.principal import principal_from_roles
 from flowdesk.store import platform_tables as pt
+from flowdesk.store.audit import PROCESS_KEYS
 
 pytestmark = pytest.mark.slow
 
@@ -220,5 +221,5 @@ def test_forms_and_timelines_show_only_readable_fields(
             assert timeline.status_code == 200, timeline.text
             readable = probe.access(entity, "read").readable
             for entry in timeline.json():
-                leaked = set(entry["changes"] or {}) - readable - {"transition"}
+                leaked = set(entry["changes"] or {}) - readable - PROCESS_KEYS
                 assert not leaked, f"{app}.{entity} timeline leaks {leaked} to {probe.role}"

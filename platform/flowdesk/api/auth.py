@@ -278,7 +278,7 @@ def login(request: Request, data: JSONBody[Any]) -> Response[bytes]:
     body = {"user_id": result.user_id, "username": result.username,
             "csrf_token": csrf_token(session), "expires_at": session.expires_at.isoformat()}
     return Response(msgspec.json.encode(body), media_type="application/json",
-                    cookies=[Cookie(key=SESSION_COOKIE, value=token, **cookie_options(secure))])
+                    cookies=[Cookie(value=token, **cookie_options(secure))])
 
 
 @post("/api/v1/auth/logout", status_code=204)

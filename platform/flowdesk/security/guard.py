@@ -45,7 +45,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Connection, Table
 
-from flowdesk.store.audit import AuditEntry
+from flowdesk.store.audit import PROCESS_KEYS, AuditEntry
 from flowdesk.store.errors import NotFound
 from flowdesk.store.filters import ColumnResolver
 from flowdesk.store.records import Actor, Page, RecordStore
@@ -220,6 +220,8 @@ class RecordGuard:
         no longer exists (purged) still shows its timeline.
         """
         access = self._reader(principal, entity, require=True).access
+        process = PROCESS_KEYS - self.app.entities[entity].fields.keys()
+        access = dataclasses.replace(access, readable=access.readable | process)
         where = self._scope(principal, entity, "read")
         return redact_audit(self.store.timeline(entity, record_id, where=where), access)
 

@@ -21,10 +21,18 @@ from sqlalchemy import Connection, bindparam, select
 from . import platform_tables as pt
 from .values import json_value, load_datetime
 
-__all__ = ["ACTIONS", "AuditEntry", "AuditLog", "diff"]
+__all__ = ["ACTIONS", "PROCESS_KEYS", "AuditEntry", "AuditLog", "diff"]
 
-ACTIONS = ("create", "update", "delete", "restore", "purge", "transition")
-"""`purge` is a hard delete; `transition` a workflow state change."""
+ACTIONS = ("create", "update", "delete", "restore", "purge", "transition", "comment",
+           "approval", "sla_warning", "sla_breach", "sla_escalation")
+"""`purge` is a hard delete; `transition` a workflow state change; `comment`, `approval`
+and the `sla_*` rows are written by the process engine."""
+
+PROCESS_KEYS = frozenset({"transition", "decision", "level", "delegate_to", "sla", "metric",
+                          "target", "sla_status"})
+"""Keys of `changes` that describe the process (which transition, which decision, which
+SLA), not a field's value. Readers show them to whoever may read the record, unless the
+entity has a field of the same name, whose read rule then applies."""
 
 
 @dataclass(frozen=True)
