@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import Server
 
+from conftest import Server
 from flowdesk.security.identity.apikeys import create_api_key, revoke_api_key
 
 

@@ -5,6 +5,7 @@ approval decided from the approver's inbox."""
 from __future__ import annotations
 
 import httpx
+
 from conftest import Server
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 import httpx
-from conftest import Server
 
+from conftest import Server
 from flowdesk.security.identity.users import create_user
 from flowdesk.store.deploy import deploy
 

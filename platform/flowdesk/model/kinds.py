@@ -13,6 +13,7 @@ from .integration import Integration
 from .notification import Notification
 from .policy import Policy
 from .report import Report
+from .scenario import Scenario
 from .sla import SLA
 from .workflow import Workflow
 
@@ -32,6 +33,7 @@ KINDS: dict[str, type[Document]] = {
     "Report": Report,
     "Dashboard": Dashboard,
     "Pack": Pack,
+    "Scenario": Scenario,
 }
 MANIFEST_KINDS = ("App", "Pack")
 
