@@ -427,5 +427,66 @@ def bench_sla(args: argparse.Namespace) -> None:
 PARTS["sla"] = bench_sla
 
 
+# --------------------------------------------------------------------------- transitions
+# Part `transitions`: workflow transitions per second through WorkflowEngine (guard,
+# roles, required fields, actions, audit row, SLA clocks as observer), on a fresh
+# SQLite file with the service desk. 200 tickets are accepted, then cycle
+# resolve -> reject_resolution -> resume. Baseline: plain one-row insert transactions
+# on the same database (the "plain-insert baseline in the same run").
+
+TRANSITION_TICKETS = 200
+
+
+def bench_transitions(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from flowdesk.engine.sla import clocks_for
+    from flowdesk.engine.workflow import WorkflowEngine
+    from flowdesk.store.engine import make_engine
+    from flowdesk.store.migrate import upgrade
+    from flowdesk.store.records import Actor, RecordStore
+    from flowdesk.store.tables import build_tables
+
+    app = _service_desk()
+    with tempfile.TemporaryDirectory() as folder:
+        engine = make_engine(f"sqlite:///{folder}/transitions.db")
+        upgrade(engine)
+        tables = build_tables(app)
+        next(iter(tables.values())).main.metadata.create_all(engine)
+        _bench_rows_table().metadata.create_all(engine)
+        store = RecordStore(engine, app, tables)
+        flow = WorkflowEngine(store, observers=[clocks_for(app)])
+        actor = Actor(None, "bench", roles=("agent",))
+        values = {"title": "VPN is down", "contact_email": "a@example.com", "priority": "p3",
+                  "description": "The VPN drops every few minutes since this morning."}
+        tickets = [flow.create("ticket", values, actor=actor) for _ in range(TRANSITION_TICKETS)]
+        steps = [("resolve", {"resolution": "Restarted the concentrator", "category": "network"},
+                  None), ("reject_resolution", None, "still broken"), ("resume", None, None)]
+        began = time.perf_counter()
+        taken = 0
+        for index, ticket in enumerate(tickets):
+            ticket = flow.transition("ticket", ticket["id"], "accept", actor=actor,
+                                     expected_version=ticket["row_version"])
+            for _ in range(2):
+                for name, given, comment in steps:
+                    ticket = flow.transition("ticket", ticket["id"], name, actor=actor,
+                                             expected_version=ticket["row_version"],
+                                             values=given, comment=comment)
+                    taken += 1
+            tickets[index] = ticket
+            taken += 1
+        rate = taken / (time.perf_counter() - began)
+        base = _plain_inserts(engine, 2_000)
+        engine.dispose()
+    print(f"\nWorkflow transitions (SQLite, {taken:,} transitions with audit and SLA clocks)")
+    print(f"{'workload':<58} {'per s':>11} {'vs base':>11}")
+    print(f"{'baseline: plain one-row insert transactions':<58} {base:>11,.0f} {1:>11.2f}x")
+    print(f"{'WorkflowEngine.transition (service desk ticket)':<58} {rate:>11,.0f} "
+          f"{rate / base:>11.2f}x")
+    print(f"target >= 300 transitions/s: {'met' if rate >= 300 else 'missed'}")
+
+
+PARTS["transitions"] = bench_transitions
+
 if __name__ == "__main__":
     sys.exit(main())

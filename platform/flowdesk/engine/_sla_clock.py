@@ -15,7 +15,7 @@ of overwriting each other.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -59,6 +59,8 @@ class Clock:
     attained: bool | None = None
     updated_at: dt.datetime | None = None
     id: int | None = None
+    as_read: tuple | None = field(default=None, repr=False, compare=False)
+    """The stored values when loaded; `save_clock` skips a clock equal to them."""
 
     # ------------------------------------------------------------------ reading
 
@@ -127,8 +129,8 @@ class Clock:
         self.start(now, calendar)
 
     def values(self) -> dict[str, Any]:
-        values = asdict(self)
-        values.pop("id")
+        # A shallow copy: `dataclasses.asdict` deep-copies and cost ~0.2 ms per clock.
+        values = {name: getattr(self, name) for name in _COLUMNS}
         values["warned"] = list(self.warned)
         for name in _INSTANTS:  # SQLite keeps no offset: every instant is written in UTC
             if values[name] is not None:
@@ -139,13 +141,22 @@ class Clock:
 # --------------------------------------------------------------------------- rows
 
 
+_COLUMNS = tuple(f.name for f in fields(Clock) if f.name not in ("id", "as_read"))
+
+
 def _from_row(row: Any) -> Clock:
     values = dict(row._mapping)
     for name in _INSTANTS:
         values[name] = load_datetime(values[name]) if values[name] is not None else None
     values["warned"] = [int(w) for w in values["warned"] or ()]
     values["breached"] = bool(values["breached"])
-    return Clock(**values)
+    clock = Clock(**values)
+    clock.as_read = _unchanged_key(clock)
+    return clock
+
+
+def _unchanged_key(clock: Clock) -> tuple:
+    return tuple(repr(getattr(clock, name)) for name in _COLUMNS if name != "updated_at")
 
 
 def _locked(connection: Connection, statement: Any, lock: bool = True) -> Any:
@@ -189,6 +200,8 @@ def load_clock(connection: Connection, key: ClockKey) -> Clock | None:
 
 def save_clock(connection: Connection, clock: Clock, now: dt.datetime) -> None:
     """Insert a new clock or update a stored one."""
+    if clock.id is not None and clock.as_read == _unchanged_key(clock):
+        return  # most transitions change no clock: skip the UPDATE
     clock.updated_at = now
     if clock.id is None:
         inserted = connection.execute(table.insert().values(**clock.values()))
