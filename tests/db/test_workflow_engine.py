@@ -342,3 +342,67 @@ def test_concurrent_approvals_count_both_and_move_once(engine: sa.Engine) -> Non
     moves = [e for e in flow.store.timeline("req", record["id"]) if e.action == "transition"
              and e.changes["transition"]["new"] == "review.approved"]
     assert len(moves) == 1
+
+
+PIN_ENTITY = """\
+apiVersion: flowdesk/v1
+kind: Entity
+name: doc
+fields:
+  title: {type: string}
+"""
+PIN_FLOW_V1 = """\
+apiVersion: flowdesk/v1
+kind: Workflow
+name: doc_flow
+entity: doc
+initial: open
+states: {open: {}, review: {}, done: {category: done}}
+transitions:
+  submit: {from: open, to: review}
+  approve: {from: review, to: done}
+"""
+PIN_FLOW_V2 = """\
+apiVersion: flowdesk/v1
+kind: Workflow
+name: doc_flow
+entity: doc
+initial: open
+states: {open: {}, done: {category: done}}
+transitions:
+  finish: {from: open, to: done}
+"""
+
+
+def test_records_keep_their_workflow_version_across_real_deploys(engine: sa.Engine) -> None:
+    from flowdesk.store.deploy import deploy
+    from flowdesk.store.records import RecordStore
+    from flowdesk.store.snapshots import load_active
+
+    def texts(version: str, flow: str) -> dict[str, str]:
+        return {"app.yaml": APP.format(version=version).replace("name: wf", "name: pin"),
+                "entities/doc.yaml": PIN_ENTITY, "workflows/doc_flow.yaml": flow}
+
+    actor = Actor(None, "tester")
+    deploy(engine, texts("1.0.0", PIN_FLOW_V1), actor="test")
+    v1 = WorkflowEngine(RecordStore(engine, load_active(engine, "pin")))  # type: ignore[arg-type]
+    old = v1.create("doc", {"title": "started on 1.0.0"}, actor=actor)
+    deploy(engine, texts("2.0.0", PIN_FLOW_V2), actor="test")
+    v2 = WorkflowEngine(RecordStore(engine, load_active(engine, "pin")))  # type: ignore[arg-type]
+    assert v2.app.version == "2.0.0"
+
+    offered = {t.name for t in v2.available_transitions("doc", old, actor)}
+    assert offered == {"submit"}  # 1.0.0's transitions, not 2.0.0's `finish`
+    moved = v2.transition("doc", old["id"], "submit", actor=actor,
+                          expected_version=old["row_version"])
+    assert moved["state"] == "review" and moved["workflow_version"] == "1.0.0"  # gone in 2.0.0
+    done = v2.transition("doc", old["id"], "approve", actor=actor,
+                         expected_version=moved["row_version"])
+    assert done["state"] == "done" and done["workflow_version"] == "1.0.0"
+
+    new = v2.create("doc", {"title": "started on 2.0.0"}, actor=actor)
+    assert new["workflow_version"] == "2.0.0"
+    assert {t.name for t in v2.available_transitions("doc", new, actor)} == {"finish"}
+    with pytest.raises(WorkflowError) as refused:
+        v2.transition("doc", new["id"], "submit", actor=actor, expected_version=1)
+    assert refused.value.code == "not-available"

@@ -100,6 +100,7 @@ class Run:
         self.record = self.engine.store.set_state(
             self.entity, self.record["id"], to, expected_version=self.record["row_version"],
             actor=self.actor, comment=comment, transition=name, connection=self.conn,
+            states=self.workflow.states,
         )
         self.engine.notify("after_transition", self.conn, self.entity, before, self.record,
                            name, self.actor)
@@ -171,7 +172,7 @@ class Run:
         self.record = self.engine.store.set_state(
             self.entity, self.record["id"], self.record["state"],
             expected_version=self.record["row_version"], actor=self.actor, comment=comment,
-            transition=name, connection=self.conn,
+            transition=name, connection=self.conn, states=self.workflow.states,
         )
         self.engine.notify("after_transition", self.conn, self.entity, before, self.record,
                            name, self.actor)

@@ -99,7 +99,7 @@ class WorkflowEngine:
         self.clock = clock
         self.service_caller = service_caller
         self.service_attempts = service_attempts
-        self._versions = versions or (lambda v: load_version(store.engine, self.app.name, v))
+        self._versions = versions
         self._models: dict[str, AppModel] = {self.app.version: self.app}
         self._calendars: dict[str, BusinessCalendar] = {}
         self.parties = PartyResolver(self.app.name)
@@ -109,11 +109,19 @@ class WorkflowEngine:
 
     # ------------------------------------------------------------------ models
 
-    def model_for(self, record: Mapping[str, Any]) -> AppModel:
-        """The app version a record is pinned to (the current one if it has none)."""
+    def model_for(self, record: Mapping[str, Any], connection: Connection | None = None
+                  ) -> AppModel:
+        """The app version a record is pinned to (the current one if it has none).
+
+        Inside a transaction pass its `connection`: on SQLite a second connection would
+        wait for the write lock this one holds."""
         version = record.get("workflow_version") or self.app.version
         if version not in self._models:
-            self._models[version] = self._versions(version)
+            if self._versions is not None:
+                self._models[version] = self._versions(version)
+            else:
+                source = connection if connection is not None else self.store.engine
+                self._models[version] = load_version(source, self.app.name, version)
         return self._models[version]
 
     def workflow_of(self, conn: Connection, model: AppModel, entity: str,
@@ -141,7 +149,7 @@ class WorkflowEngine:
                 method(*args)
 
     def _run(self, conn: Connection, entity: str, record: dict[str, Any], actor: Actor) -> Run:
-        model = self.model_for(record)
+        model = self.model_for(record, conn)
         workflow = self.workflow_of(conn, model, entity, record)
         if workflow is None:
             raise WorkflowError("no-workflow", f"entity `{entity}` has no workflow")
@@ -376,7 +384,7 @@ class WorkflowEngine:
         if record["row_version"] != payload["version"]:
             return None
         if record["state"] != payload["state"]:
-            state = self.workflow_of(conn, self.model_for(record), payload["entity"], record)
+            state = self.workflow_of(conn, self.model_for(record, conn), payload["entity"], record)
             in_branch = state is not None and isinstance(
                 state.states.get(record["state"]), ParallelState)
             if not in_branch:

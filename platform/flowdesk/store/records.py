@@ -39,7 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -600,16 +600,19 @@ class RecordStore:
         comment: str | None = None,
         workflow_version: str | None = None,
         transition: str | None = None,
+        states: Collection[str] | None = None,
         where: ColumnElement[bool] | None = None,
         connection: Connection | None = None,
     ) -> dict[str, Any]:
         """Move a record to `state` (the workflow engine's primitive): bumps the row
         version and audits a `transition` (named in the audit row's changes when given).
-        Guards and rules are the caller's."""
+        Guards and rules are the caller's. `states` are the valid states when the
+        record runs on another version of its workflow than this store's app."""
         plan = self._plan(entity)
         workflow = self._workflows.get(entity)
-        if workflow is not None and state not in workflow.states:
-            message = f"`{state}` is not a state of workflow {workflow.name}"
+        valid = states if states is not None else workflow.states if workflow else None
+        if valid is not None and state not in valid:
+            message = f"`{state}` is not a state of the workflow of {entity}"
             raise ValidationFailed(entity, [FieldError("state", "not-allowed", message)])
         now = _now()
         with self._transaction(connection) as conn:
