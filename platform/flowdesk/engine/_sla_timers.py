@@ -56,9 +56,19 @@ def _key(clock: Clock, at: str) -> str:
 
 
 def enqueue_timers(connection: Connection, clock: Clock, plan: SlaPlan, content_hash: str) -> None:
-    """Queue the warning and breach jobs of the clock's current run."""
+    """Queue the next timer of the clock's current run: its earliest warning or
+    escalation threshold not fired yet, else its breach. Each timer, when it fires,
+    queues the one after it (`fire`), so a clock holds one job row at a time instead of
+    one per threshold (a ticket's creation wrote six; bench/README.md)."""
     if not clock.running:
         return
+    pending = [(percent, f"w{percent}") for percent in thresholds(plan)
+               if percent not in clock.warned]
+    if not clock.breached:
+        pending.append((100, "breach"))
+    if not pending:
+        return
+    percent, name = min(pending, key=lambda item: (item[0], item[1] != "breach"))
     payload = {
         "app": clock.app,
         "version": clock.definition_version,
@@ -69,15 +79,13 @@ def enqueue_timers(connection: Connection, clock: Clock, plan: SlaPlan, content_
         "metric": clock.metric,
         "run": clock.run,
     }
-    for percent in thresholds(plan):
-        if percent in clock.warned:
-            continue
-        at = clock.instant_of(plan.calendar, clock.goal_seconds * percent / 100)
-        enqueue(connection, WARNING, {**payload, "at": percent}, run_at=at,
-                idempotency_key=_key(clock, f"w{percent}"))
-    if not clock.breached:
+    if name == "breach":
         enqueue(connection, BREACH, {**payload, "at": "breach"}, run_at=clock.due_at,
                 idempotency_key=_key(clock, "breach"))
+        return
+    at = clock.instant_of(plan.calendar, clock.goal_seconds * percent / 100)
+    enqueue(connection, WARNING, {**payload, "at": percent}, run_at=at,
+            idempotency_key=_key(clock, name))
 
 
 def fire(
@@ -118,6 +126,7 @@ def fire(
     ]  # fmt: skip
     for escalation in escalations:
         run_actions(connection, app, clock.entity, clock.record_id, escalation.actions)
+    enqueue_timers(connection, clock, plan, p.get("content_hash") or app.content_hash)
     return True
 
 
