@@ -13,10 +13,11 @@ from pathlib import Path
 from .diagnostics import Diagnostic
 from .loader import encoding_diagnostic, iter_yaml_files
 
-__all__ = ["MANIFEST_FILES", "AppSource", "discover", "read_app"]
+__all__ = ["MANIFEST_FILES", "TESTS_FOLDER", "AppSource", "discover", "read_app", "read_tests"]
 
 MANIFEST_FILES = ("app.yaml", "pack.yaml")
-EXCLUDED_FOLDERS = ("tests",)  # scenario tests live beside the model, not in it
+TESTS_FOLDER = "tests"
+EXCLUDED_FOLDERS = (TESTS_FOLDER,)  # scenario tests live beside the model, not in it
 
 
 @dataclass
@@ -58,6 +59,16 @@ def read_app(root: Path) -> AppSource:
     files = iter_yaml_files(root, exclude=EXCLUDED_FOLDERS)
     files.sort(key=lambda p: (p.parent != root or p.name not in MANIFEST_FILES, str(p)))
     for path in files:
+        _read(path, source)
+    return source
+
+
+def read_tests(root: Path) -> AppSource:
+    """The app's scenario files (`tests/*.yaml`, in path order), compiled together with
+    the app by `flowdesk test`; never part of what is deployed."""
+    source = AppSource(root)
+    folder = root / TESTS_FOLDER
+    for path in iter_yaml_files(folder) if folder.is_dir() else []:
         _read(path, source)
     return source
 

@@ -22,7 +22,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from flowdesk.model.compiler import compile_source
-from flowdesk.model.sources import MANIFEST_FILES, discover, read_app
+from flowdesk.model.sources import MANIFEST_FILES, discover, read_app, read_tests
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures" / "broken"
@@ -163,6 +163,9 @@ CODES = {
     "widget-mismatch",
     "duplicate-form-field",
     "public-form-incomplete",
+    # scenarios (tests/*.yaml)
+    "unknown-user",
+    "unknown-record",
 }
 
 # Strings the source grep matches that are not diagnostic codes.
@@ -224,6 +227,7 @@ def compile_fixture(folder: Path) -> list[dict[str, Any]]:
     folder = folder.resolve()
     if any((folder / name).is_file() for name in MANIFEST_FILES):
         sources = [read_app(folder)]
+        sources[0].texts.update(read_tests(folder).texts)  # scenarios, as `flowdesk test`
     else:
         sources = discover([folder])
     found = []

@@ -32,6 +32,7 @@ from . import (
     notification,
     policy,
     report,
+    scenario,
     sla,
     workflow,
 )
@@ -52,6 +53,7 @@ _CHECKERS = (
     notification,
     report,
     dashboard,
+    scenario,
 )
 
 
