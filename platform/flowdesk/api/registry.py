@@ -115,7 +115,7 @@ class AppRegistry:
     def _build(self, app: AppModel) -> AppRuntime:
         store = RecordStore(self.engine, app)
         guard = RecordGuard(store)
-        workflow = WorkflowEngine(store, observers=[clocks_for(app)])
+        workflow = WorkflowEngine(store, observers=[clocks_for(app, store)])
         guard.writer = workflow  # creates, edits and transitions run the workflows and SLAs
         runtime = AppRuntime(app, store, guard, workflow)
         if self.on_build is not None:

@@ -34,9 +34,8 @@ _ALWAYS = BusinessCalendar("always", "UTC", (((0, 1440),),) * 7)
 def record_view(entity: Entity, record: Mapping[str, Any]) -> dict[str, Any]:
     """The record as expressions see it: references as `{"id": ...}` objects.
 
-    Paths through references (`record.customer.level`) read only the id here;
-    SLA conditions should test fields of the record itself (computed fields such
-    as `is_vip` carry what they need).
+    Paths through references (`record.asset.contract_level`) are loaded on top of
+    this by `SlaClocks` when it has the app's store (`clocks_for(app, store)`).
     """
     view = dict(record)
     for name, spec in entity.fields.items():

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,7 @@ __all__ = [
     "SlaClocks",
     "clock_status",
     "clocks_for",
+    "event_listeners",
     "retiming_impact",
     "run_actions",
     "sla_fields",
@@ -88,6 +89,8 @@ class SlaClocks:
             cache.setdefault(sla.calendar or "", plan.calendar)
             self.plans.setdefault(sla.entity, []).append(plan)
         _KNOWN[(app.name, app.version, app.content_hash)] = self
+        self.store: Any = None  # a RecordStore of this app: loads references conditions read
+        self._paths = {entity: _reference_paths(app, entity) for entity in self.plans}
 
     def plan(self, sla: str) -> SlaPlan | None:
         return next((p for ps in self.plans.values() for p in ps if p.name == sla), None)
@@ -127,6 +130,10 @@ class SlaClocks:
             return
         now = _aware(now)
         view = record_view(plans[0].entity, record)
+        paths = self._paths.get(entity)
+        if paths and self.store is not None:  # e.g. `record.asset.contract_level`
+            loaded = self.store.expression_view(entity, record, paths, connection=connection)
+            view.update({path[1]: loaded[path[1]] for path in paths if path[1] in loaded})
         stored = {(c.sla, c.metric): c for c in load_clocks(connection, self.app.name, entity,
                                                                record["id"])}
         for plan in plans:
@@ -174,10 +181,27 @@ class SlaClocks:
 _KNOWN: dict[tuple[str, str, str], SlaClocks] = {}
 
 
-def clocks_for(app: AppModel) -> SlaClocks:
-    """The `SlaClocks` of `app`, built on first use per app version."""
+def clocks_for(app: AppModel, store: Any = None) -> SlaClocks:
+    """The `SlaClocks` of `app`, built on first use per app version. With `store` (a
+    `RecordStore` of the app) conditions may read through references; the store is
+    only asked to load them on the observed transaction's connection."""
     known = _KNOWN.get((app.name, app.version, app.content_hash))
-    return known if known is not None else SlaClocks(app)
+    clocks = known if known is not None else SlaClocks(app)
+    if store is not None:
+        clocks.store = store
+    return clocks
+
+
+def _reference_paths(app: AppModel, entity: str) -> frozenset[tuple[str, ...]]:
+    """The paths through references that the SLA conditions of `entity` read (empty:
+    the record's own fields are enough and nothing is loaded)."""
+    slas = {name for name, sla in app.slas.items() if sla.entity == entity}
+    paths = {path for (kind, name, _pointer), expression in app.expressions.items()
+             if kind == "SLA" and name in slas for path in expression.names}
+    fields = app.entities[entity].fields
+    deep = {path for path in paths if len(path) > 2 and path[0] == "record"
+            and getattr(fields.get(path[1]), "type", None) in ("reference", "user")}
+    return frozenset(deep)
 
 
 def _aware(now: dt.datetime | None) -> dt.datetime:
@@ -211,16 +235,29 @@ def _resolve(connection: Connection, payload: dict[str, Any]) -> tuple[AppModel,
     return None if plan is None else (clocks.app, plan)
 
 
+event_listeners: list[Callable[[Connection, str, str, int, str], None]] = []
+"""Told `(connection, app, entity, record_id, event)` when a timer fires, `event` being
+`sla_warning` or `sla_breach` (automation rules on those events listen here)."""
+
+
+def _announce(connection: Connection, job: Job, event: str) -> None:
+    p = job.payload
+    for listener in event_listeners:
+        listener(connection, p["app"], p["entity"], int(p["record_id"]), event)
+
+
 @register(timers.WARNING)
 def on_warning(connection: Connection, job: Job) -> None:
     """A clock reached a warning or escalation percentage of its goal."""
-    timers.fire(connection, job, _resolve, run_actions)
+    if timers.fire(connection, job, _resolve, run_actions):
+        _announce(connection, job, "sla_warning")
 
 
 @register(timers.BREACH)
 def on_breach(connection: Connection, job: Job) -> None:
     """A clock reached its goal without stopping: breached."""
-    timers.fire(connection, job, _resolve, run_actions)
+    if timers.fire(connection, job, _resolve, run_actions):
+        _announce(connection, job, "sla_breach")
 
 
 # --------------------------------------------------------------------------- reading

@@ -375,8 +375,9 @@ class _Play:
         self.scenario = scenario
         self.clock = _Clock(start)
         self.stubs = _Stubs(scenario.given.integrations)
+        store = RecordStore(engine, model)
         self.flow = WorkflowEngine(
-            RecordStore(engine, model), observers=[_TimedObserver(clocks_for(model), self.clock)],
+            store, observers=[_TimedObserver(clocks_for(model, store), self.clock)],
             clock=self.clock, service_caller=self.stubs)
         self.jobs = _OfflineRegistry()
         self.worker = Worker(engine, "scenario", clock=self.clock, batch=50, registry=self.jobs)
