@@ -76,9 +76,10 @@ def test_a_session_needs_its_csrf_token_for_writes(server: Server) -> None:
 @pytest.mark.slow
 def test_repeated_failures_lock_the_account_name(server: Server) -> None:
     url = f"{server.url}/api/v1/auth/login"
-    statuses = [httpx.post(url, json={"username": "nobody_here", "password": "x"}).status_code
-                for _ in range(6)]
-    assert statuses[:5] == [401] * 5
-    locked = httpx.post(url, json={"username": "nobody_here", "password": "x"})
+    name = f"nobody_{server.database_url.split(':')[0]}"  # a fresh name per database run
+    statuses = [httpx.post(url, json={"username": name, "password": "x"}).status_code
+                for _ in range(5)]
+    assert statuses == [401] * 5
+    locked = httpx.post(url, json={"username": name, "password": "x"})
     assert locked.status_code in (403, 429)
     assert locked.json()["type"].rsplit("/", 1)[1] in ("account-locked", "too-many-attempts")

@@ -34,12 +34,12 @@ from flowdesk.security.identity import (
     ApiKeyRejected,
     CsrfRejected,
     InvalidCredentials,
+    LoginLimiter,
     OAuthError,
     RateLimited,
     SessionRejected,
     TokenRejected,
     authenticate,
-    default_limiter,
     restrict_principal,
     token_grant,
     verify_api_key,
@@ -92,7 +92,7 @@ class Authenticator:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self.limiter = default_limiter()
+        self.limiter = LoginLimiter()  # the server's own: logins and password grants share it
         self._secret: str | None = None
         self._keys: dict[str, tuple[float, ApiKeyIdentity]] = {}
         self._tokens: dict[str, tuple[dt.datetime, Identity]] = {}
@@ -239,7 +239,8 @@ def issue_token(
     authenticator = _authenticator(request)
     try:
         body = token_grant(authenticator.engine, {k: str(v) for k, v in form.items()},
-                           client=_client(request), secret=authenticator.secret, basic=basic)
+                           client=_client(request), secret=authenticator.secret, basic=basic,
+                           limiter=authenticator.limiter)
     except OAuthError as error:
         return Response(msgspec.json.encode(error.body()), status_code=error.status,
                         media_type="application/json", headers=error.headers())

@@ -158,6 +158,7 @@ def token_grant(
     basic: tuple[str, str] | None = None,
     now: dt.datetime | None = None,
     lifetime: dt.timedelta = DEFAULT_LIFETIME,
+    limiter: LoginLimiter | None = None,
 ) -> dict[str, Any]:
     """Answer a token request (the `application/x-www-form-urlencoded` body).
 
@@ -177,7 +178,8 @@ def token_grant(
     if grant_type == "password":
         username, password = _required(form, "username", "password")
         return password_grant(
-            engine, username, password, client=client, secret=secret, now=now, lifetime=lifetime
+            engine, username, password, client=client, secret=secret, now=now, lifetime=lifetime,
+            limiter=limiter,
         )
     if grant_type == "client_credentials":
         client_id, client_secret = _client_credentials(form, basic)
