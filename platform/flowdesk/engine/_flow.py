@@ -102,8 +102,8 @@ class Run:
             actor=self.actor, comment=comment, transition=name, connection=self.conn,
             states=self.workflow.states,
         )
-        self.engine.notify("after_transition", self.conn, self.entity, before, self.record,
-                           name, self.actor)
+        self.record = self.engine.notify("after_transition", self.conn, self.entity, before,
+                                         self.record, name, self.actor) or self.record
         self.enter(to)
 
     def enter(self, name: str) -> None:
@@ -174,8 +174,8 @@ class Run:
             expected_version=self.record["row_version"], actor=self.actor, comment=comment,
             transition=name, connection=self.conn, states=self.workflow.states,
         )
-        self.engine.notify("after_transition", self.conn, self.entity, before, self.record,
-                           name, self.actor)
+        self.record = self.engine.notify("after_transition", self.conn, self.entity, before,
+                                         self.record, name, self.actor) or self.record
         if not arrived:
             self.actions(f"/states/{to}/on_enter", self.workflow.states[to].on_enter)
             self.entered.append(to)

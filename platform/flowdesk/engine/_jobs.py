@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from flowdesk.jobs.handlers import register
 from flowdesk.jobs.queue import Job
 
+from . import automations  # noqa: F401  (registers `automation_run`)
 from ._runtime import engine_for
 
 __all__ = ["approval_escalate", "approval_remind", "workflow_service", "workflow_timer"]

@@ -34,4 +34,7 @@ def engine_for(connection: Connection, app: str) -> WorkflowEngine:
     model = load_active(connection, app)
     if model is None:
         raise LookupError(f"app `{app}` is not deployed: no workflow engine for its jobs")
-    return WorkflowEngine(RecordStore(connection.engine, model))
+    from .automations import automations_for
+
+    return WorkflowEngine(RecordStore(connection.engine, model),
+                          observers=[automations_for(model)])

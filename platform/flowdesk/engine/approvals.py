@@ -178,6 +178,8 @@ class Approvals:
             self._record(run, task, decision, comment, delegate_to)
             assert isinstance(state, ApprovalState)
             self._outcome(run, task, state, decision, comment, delegate_to)
+            run.record = self.engine.notify("after_event", conn, task.entity, run.record,
+                                            "approval_decided", actor) or run.record
             run.flush()
             return run.record
 

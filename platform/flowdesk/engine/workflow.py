@@ -142,11 +142,18 @@ class WorkflowEngine:
             self._calendars[model.content_hash] = BusinessCalendar.from_app(model)
         return self._calendars[model.content_hash]
 
-    def notify(self, hook: str, *args: Any) -> None:
+    def notify(self, hook: str, *args: Any) -> dict[str, Any] | None:
+        """Tell the observers; an observer that wrote to the record (an automation rule)
+        returns it as it left it, and the latest such record is returned, so the
+        operation carries on from the record's current version."""
+        latest = None
         for observer in self.observers:
             method = getattr(observer, hook, None)
             if method is not None:
-                method(*args)
+                changed = method(*args)
+                if isinstance(changed, dict):
+                    latest = changed
+        return latest
 
     def _run(self, conn: Connection, entity: str, record: dict[str, Any], actor: Actor) -> Run:
         model = self.model_for(record, conn)
@@ -171,15 +178,14 @@ class WorkflowEngine:
         if chosen is None:
             record = self.store.create(entity, values, actor=actor, comment=comment,
                                        connection=connection)
-            self.notify("after_create", connection, entity, record, actor)
-            return record
+            return self.notify("after_create", connection, entity, record, actor) or record
         record = self.store.create(entity, values, actor=actor, comment=comment,
                                    state=chosen.initial, workflow_version=self.app.version,
                                    connection=connection)
         if token is not None:
             connection.execute(update(pt.workflow_tokens).where(pt.workflow_tokens.c.id == token)
                                .values(child_id=record["id"]))
-        self.notify("after_create", connection, entity, record, actor)
+        record = self.notify("after_create", connection, entity, record, actor) or record
         run = Run(self, connection, self.app, chosen, entity, record, actor, self.clock())
         run.enter(chosen.initial)
         run.flush()
@@ -198,7 +204,7 @@ class WorkflowEngine:
                                       comment=comment, where=where, connection=conn)
             if after["row_version"] != before["row_version"]:
                 self._rekey_jobs(conn, entity, after)
-                self.notify("after_update", conn, entity, before, after, actor)
+                after = self.notify("after_update", conn, entity, before, after, actor) or after
             return after
 
     def delete(self, entity: str, record_id: int, *, actor: Actor,

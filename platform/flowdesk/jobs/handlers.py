@@ -49,7 +49,8 @@ __all__ = [
 ]
 
 HANDLERS_ENV = "FLOWDESK_JOB_HANDLERS"
-BUILT_IN_MODULES = ("flowdesk.engine.sla", "flowdesk.engine._jobs")
+BUILT_IN_MODULES = ("flowdesk.engine.sla", "flowdesk.engine._jobs",
+                    "flowdesk.integrations.notifications", "flowdesk.integrations.webhooks")
 """Handler modules of later layers every worker loads (named, never imported here at
 module level, so the jobs package still does not depend on them)."""
 

@@ -19,18 +19,19 @@ occurrence, in its own transaction: the chain cannot break or fork. Missed
 occurrences (no worker for a week) run once, late, not once each: the next
 occurrence is computed from the later of the due time and now.
 
-Not wired yet (issue 6, the automation engine): running the rule's `when` and
-`do`. Until then `automation_run` writes an `fd_audit` row (entity
-`@automation`, action `automation_run`) saying which rule would have run when;
-the automation engine replaces it with `register("automation_run",
-replace=True)`.
+Running the rule's `when` and `do` is the automation engine's
+(`flowdesk.engine.automations`, which takes over `automation_run` with
+`register("automation_run", replace=True)` and adds its relative-trigger scans
+to `app_schedulers`). The placeholder handler here, used when the engine is not
+loaded, writes an `fd_audit` row (entity `@automation`, action
+`automation_run`) saying which rule was due when.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -50,6 +51,7 @@ __all__ = [
     "AUDIT_ENTITY",
     "CronError",
     "Scheduled",
+    "app_schedulers",
     "cron_key",
     "iter_runs",
     "next_run",
@@ -59,6 +61,9 @@ __all__ = [
 ]
 
 AUDIT_ENTITY = "@automation"  # fd_audit.entity of automation runs (never an identifier)
+app_schedulers: list[Callable[[Connection, AppModel, dt.datetime | None], list[Scheduled]]] = []
+"""More schedules `schedule_deployed_apps` keeps queued per app (later layers add theirs:
+the automation engine's relative-trigger scans)."""
 _log = logging.getLogger("flowdesk.jobs")
 
 
@@ -243,10 +248,12 @@ def schedule_deployed_apps(engine: Engine, now: dt.datetime | None = None) -> li
         except SnapshotError as error:
             _log.error("app %s: cannot load its active version: %s", name, error)
             continue
-        if app is None or not _cron_rules(app):
+        if app is None or not (_cron_rules(app) or app_schedulers):
             continue
         with engine.begin() as connection:
             scheduled.extend(schedule_cron_jobs(connection, app, now))
+            for extra in app_schedulers:
+                scheduled.extend(extra(connection, app, now))
     return scheduled
 
 

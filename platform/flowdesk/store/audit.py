@@ -24,12 +24,12 @@ from .values import json_value, load_datetime
 __all__ = ["ACTIONS", "PROCESS_KEYS", "AuditEntry", "AuditLog", "diff"]
 
 ACTIONS = ("create", "update", "delete", "restore", "purge", "transition", "comment",
-           "approval", "sla_warning", "sla_breach", "sla_escalation")
+           "approval", "sla_warning", "sla_breach", "sla_escalation", "automation")
 """`purge` is a hard delete; `transition` a workflow state change; `comment`, `approval`
-and the `sla_*` rows are written by the process engine."""
+and the `sla_*` rows are written by the process engine; `automation` by automation rules."""
 
 PROCESS_KEYS = frozenset({"transition", "decision", "level", "delegate_to", "sla", "metric",
-                          "target", "sla_status"})
+                          "target", "sla_status", "rule", "outcome"})
 """Keys of `changes` that describe the process (which transition, which decision, which
 SLA), not a field's value. Readers show them to whoever may read the record, unless the
 entity has a field of the same name, whose read rule then applies."""
