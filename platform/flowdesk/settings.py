@@ -36,6 +36,16 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     echo_sql: bool = False
     secret: str | None = field(default=None, repr=False)  # FLOWDESK_SECRET_KEY, if set
+    # Outgoing e-mail (flowdesk.integrations.email); no host: the e-mail channel is off.
+    smtp_host: str | None = None  # FLOWDESK_SMTP_HOST
+    smtp_port: int = 25  # FLOWDESK_SMTP_PORT
+    smtp_user: str | None = None  # FLOWDESK_SMTP_USER (log in only when set)
+    smtp_password: str | None = field(default=None, repr=False)  # FLOWDESK_SMTP_PASSWORD
+    smtp_from: str = "flowdesk@localhost"  # FLOWDESK_SMTP_FROM
+    smtp_starttls: bool = False  # FLOWDESK_SMTP_STARTTLS
+    # Webhooks (flowdesk.integrations.webhooks): the HMAC key of X-Flowdesk-Signature.
+    webhook_secret: str | None = field(default=None, repr=False)  # FLOWDESK_WEBHOOK_SECRET
+    public_url: str | None = None  # FLOWDESK_PUBLIC_URL: base of links in notifications
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -66,7 +76,26 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         database_url=normalise_database_url(url),
         echo_sql=source.get("FLOWDESK_ECHO_SQL", "") in ("1", "true", "yes"),
         secret=source.get("FLOWDESK_SECRET_KEY") or None,
+        smtp_host=source.get("FLOWDESK_SMTP_HOST") or None,
+        smtp_port=_port(source.get("FLOWDESK_SMTP_PORT", "25")),
+        smtp_user=source.get("FLOWDESK_SMTP_USER") or None,
+        smtp_password=source.get("FLOWDESK_SMTP_PASSWORD") or None,
+        smtp_from=source.get("FLOWDESK_SMTP_FROM") or "flowdesk@localhost",
+        smtp_starttls=source.get("FLOWDESK_SMTP_STARTTLS", "") in ("1", "true", "yes"),
+        webhook_secret=source.get("FLOWDESK_WEBHOOK_SECRET") or None,
+        public_url=(source.get("FLOWDESK_PUBLIC_URL") or "").rstrip("/") or None,
     )
+
+
+def _port(text: str) -> int:
+    """A TCP port from a setting, with a message naming the setting when it is not one."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise ValueError(f"FLOWDESK_SMTP_PORT must be a port number (1-65535), got {text!r}")
+    return port
 
 
 @cache

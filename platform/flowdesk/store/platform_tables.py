@@ -36,16 +36,20 @@ __all__ = [
     "approval_tasks",
     "attachments",
     "audit",
+    "automation_runs",
     "departments",
+    "import_runs",
     "jobs",
     "login_failures",
     "metadata",
+    "notifications",
     "positions",
     "sequences",
     "sessions",
     "sla_clocks",
     "user_roles",
     "users",
+    "webhook_deliveries",
     "workflow_tokens",
 ]
 
@@ -357,3 +361,96 @@ api_keys = Table(
 )
 
 # --- end of identity --------------------------------------------------------------------------
+
+
+# --- Automation runs (flowdesk.engine.automations; migration 0006) ---------------------------
+
+automation_runs = Table(
+    "fd_automation_runs",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("app", String(64), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("entity", String(64)),  # null: a cron rule without an entity
+    Column("record_id", BigInteger),
+    Column("trigger", String(32), nullable=False),  # the event, `cron` or `relative`
+    Column("trigger_key", String(64)),  # relative: the date's value; cron: the occurrence
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("depth", Integer, nullable=False),  # 1: run by a user's write; n: by rule n-1
+    Column("outcome", String(16), nullable=False),  # done stopped failed depth max-runs cooldown
+    Column("conditions", JSON, nullable=False),  # [{"at": pointer, "holds": bool}, ...]
+    Column("actions", JSON, nullable=False),  # ["/do/0/set", ...] in the order they ran
+    Column("duration_ms", Float, nullable=False),
+    Column("error", Text),
+    Index("ix_fd_automation_runs_record", "app", "rule", "entity", "record_id", "at"),
+)
+
+# --- end of automation runs ------------------------------------------------------------------
+
+
+# --- Notifications and webhook deliveries (flowdesk.integrations; migration 0007) -------------
+
+notifications = Table(  # in-app notifications: one row per recipient and message
+    "fd_notifications",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, ForeignKey("fd_users.id", ondelete="CASCADE"), nullable=False),
+    Column("app", String(64), nullable=False),
+    Column("entity", String(64)),
+    Column("record_id", BigInteger),
+    Column("notification", String(64), nullable=False),  # the Notification document's name
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("read_at", DateTime(timezone=True)),
+    Index("ix_fd_notifications_user", "user_id", "read_at", "id"),
+)
+
+webhook_deliveries = Table(  # one row per delivery attempt of a `webhook.deliver` job
+    "fd_webhook_deliveries",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("job_id", BigInteger, nullable=False),
+    Column("app", String(64), nullable=False),
+    Column("integration", String(64), nullable=False),
+    Column("webhook", String(64), nullable=False),
+    Column("event", String(128), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer),  # null: no answer (timeout, refused connection)
+    Column("error", Text),  # null: delivered (2xx)
+    Column("request_body", Text, nullable=False),
+    Column("response_body", Text),  # truncated
+    Column("duration_ms", Float, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_fd_webhook_deliveries_job", "job_id", "attempt"),
+)
+
+# --- end of notifications and webhook deliveries ---------------------------------------------
+
+
+# --- Data imports (flowdesk.onboarding.data; migration 0008) --------------------------------
+
+import_runs = Table(  # one row per `flowdesk import data` run; resumed runs continue it
+    "fd_import_runs",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("app", String(64), nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("source", Text, nullable=False),  # the file's name, as in the audit comments
+    Column("file_hash", String(64), nullable=False),  # sha256: a resume must read the same file
+    Column("mapping_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # running done failed
+    Column("batch_size", Integer, nullable=False),
+    Column("last_row", Integer, nullable=False),  # source row of the last committed batch's end
+    Column("imported", Integer, nullable=False),  # records written so far
+    Column("rejected", Integer, nullable=False),  # rows refused when written (import pass)
+    Column("actor", String(120)),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("error", Text),
+    Index("ix_fd_import_runs_app", "app", "entity", "id"),
+)
+
+# --- end of data imports ---------------------------------------------------------------------
