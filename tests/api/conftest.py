@@ -5,11 +5,9 @@ database, because deploying and seeding take a second or two."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from flowdesk.store.deploy import deploy
 from flowdesk.store.engine import make_engine
 from flowdesk.store.migrate import upgrade
 from flowdesk.store.snapshots import load_active
+from pg_support import postgres_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ("service_desk", "field_service", "procurement")
@@ -76,20 +75,8 @@ def api_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('api')}/flowdesk.db"
         return
-    base = os.environ.get("FLOWDESK_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("PostgreSQL tests need FLOWDESK_TEST_POSTGRES_URL (.ci/run sets it)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 def prepare(engine: sa.Engine) -> tuple[dict[str, AppModel], dict[str, int]]:

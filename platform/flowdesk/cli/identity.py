@@ -16,9 +16,10 @@ import datetime as dt
 import getpass
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
+
+from ._common import database_error, migrated_engine
 
 __all__ = ["register"]
 
@@ -129,26 +130,15 @@ def _guarded(handler: Callable[[argparse.Namespace], int], args: argparse.Namesp
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERRORS
     except SQLAlchemyError as error:
-        cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        print(f"error: database: {type(error).__name__}: {cause}", file=sys.stderr)
+        print(database_error(error), file=sys.stderr)
         return EXIT_ERRORS
     except EOFError:
         print("error: no password given", file=sys.stderr)
         return EXIT_ERRORS
 
 
-@contextmanager
-def _engine(args: argparse.Namespace) -> Iterator[Any]:
-    from flowdesk.settings import load_settings
-    from flowdesk.store.engine import make_engine
-    from flowdesk.store.migrate import upgrade
-
-    engine = make_engine(args.database_url or load_settings().database_url)
-    try:
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
+def _engine(args: argparse.Namespace) -> Any:
+    return migrated_engine(args.database_url)
 
 
 def _read_password(args: argparse.Namespace) -> str | None:
