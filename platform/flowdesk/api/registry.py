@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from flowdesk.engine.automations import automations_for
-from flowdesk.engine.sla import clocks_for
+import flowdesk.integrations.rest
+import flowdesk.integrations.webhooks  # noqa: F401  (registers the webhook observer)
+from flowdesk.engine._runtime import build_engine
 from flowdesk.engine.workflow import WorkflowEngine
-from flowdesk.integrations.webhooks import WebhookObserver
 from flowdesk.model.appmodel import AppModel
 from flowdesk.security.guard import RecordGuard
 from flowdesk.store import platform_tables as pt
@@ -117,8 +117,7 @@ class AppRegistry:
     def _build(self, app: AppModel) -> AppRuntime:
         store = RecordStore(self.engine, app)
         guard = RecordGuard(store)
-        observers = [clocks_for(app, store), automations_for(app), WebhookObserver(app, store)]
-        workflow = WorkflowEngine(store, observers=observers)
+        workflow = build_engine(store)  # SLA clocks, rules, webhooks, REST service calls
         guard.writer = workflow  # creates, edits and transitions run the workflows and SLAs
         runtime = AppRuntime(app, store, guard, workflow)
         if self.on_build is not None:

@@ -4,16 +4,36 @@ database, else one built from the deployed app (`flowdesk worker` in its own pro
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
 if TYPE_CHECKING:
     from .workflow import WorkflowEngine
 
-__all__ = ["engine_for", "register"]
+__all__ = ["EXTENSIONS", "build_engine", "engine_for", "register"]
 
 _ENGINES: dict[tuple[str, str], weakref.ref[WorkflowEngine]] = {}
+
+EXTENSIONS: list[Callable[[WorkflowEngine], None]] = []
+"""Called with every engine `build_engine` makes. Layers above the engine plug in here
+(the integrations layer adds its webhook observer and its REST service caller) so the
+API's engines and the worker's are wired alike without the engine importing them."""
+
+
+def build_engine(store: Any) -> WorkflowEngine:
+    """The engine of a `RecordStore`'s app with everything that observes writes: SLA
+    clocks, automation rules, and what `EXTENSIONS` add."""
+    from .automations import automations_for
+    from .sla import clocks_for
+    from .workflow import WorkflowEngine
+
+    engine = WorkflowEngine(store, observers=[clocks_for(store.app, store),
+                                              automations_for(store.app)])
+    for extend in EXTENSIONS:
+        extend(engine)
+    return engine
 
 
 def register(engine: WorkflowEngine) -> None:
@@ -29,12 +49,7 @@ def engine_for(connection: Connection, app: str) -> WorkflowEngine:
     from flowdesk.store.records import RecordStore
     from flowdesk.store.snapshots import load_active
 
-    from .workflow import WorkflowEngine
-
     model = load_active(connection, app)
     if model is None:
         raise LookupError(f"app `{app}` is not deployed: no workflow engine for its jobs")
-    from .automations import automations_for
-
-    return WorkflowEngine(RecordStore(connection.engine, model),
-                          observers=[automations_for(model)])
+    return build_engine(RecordStore(connection.engine, model))

@@ -47,6 +47,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from flowdesk.engine._context import Scope
+from flowdesk.engine._runtime import EXTENSIONS
 from flowdesk.jobs.handlers import RetryLater, register
 from flowdesk.jobs.queue import Job, enqueue
 from flowdesk.model._base import parse_duration
@@ -348,3 +349,11 @@ def delivery_log(
         for row in connection.execute(statement).mappings()
     ]
 
+
+
+def _attach(engine: Any) -> None:
+    """Every engine built for an app queues its webhooks."""
+    engine.observers.append(WebhookObserver(engine.app, engine.store))
+
+
+EXTENSIONS.append(_attach)

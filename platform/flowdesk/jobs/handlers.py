@@ -50,7 +50,8 @@ __all__ = [
 
 HANDLERS_ENV = "FLOWDESK_JOB_HANDLERS"
 BUILT_IN_MODULES = ("flowdesk.engine.sla", "flowdesk.engine._jobs",
-                    "flowdesk.integrations.notifications", "flowdesk.integrations.webhooks")
+                    "flowdesk.integrations.notifications", "flowdesk.integrations.webhooks",
+                    "flowdesk.integrations.rest")
 """Handler modules of later layers every worker loads (named, never imported here at
 module level, so the jobs package still does not depend on them)."""
 
