@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import commands, deploy, identity, scenarios, serve, sla, worker
+from . import commands, deploy, identity, importing, onboarding, scenarios, serve, sla, worker
 from .render import render_github, render_json, render_text, summary
 
 __all__ = ["main"]
@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("name")
     app.add_argument("--dir", default="apps", help="parent folder (default: apps)")
     app.set_defaults(handler=_new)
-    for module in (deploy, identity, scenarios, serve, sla, worker):
+    for module in (deploy, identity, onboarding, importing, scenarios, serve, sla, worker):
         module.register(sub)
     return parser
 
