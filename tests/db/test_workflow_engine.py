@@ -95,7 +95,7 @@ states:
   joined: {}
   child:
     {type: subprocess, workflow: task_flow, entity: task, values: {parent: "= record"},
-     done: finished}
+     done: finished, result: {title: "= 'handled by task ' + string(child.id)"}}
   waiting: {on_enter: [{comment: waiting starts}]}
   approved: {}
   rejected: {category: done}
@@ -215,7 +215,9 @@ def test_subprocess_parent_waits_for_the_child(engine: sa.Engine) -> None:
     assert task["state"] == "open"
     flow.transition("task", task["id"], "finish", actor=users["sam"],
                     expected_version=task["row_version"])
-    assert flow.store.get("req", record["id"])["state"] == "finished"
+    parent = flow.store.get("req", record["id"])
+    assert parent["state"] == "finished"
+    assert parent["title"] == f"handled by task {task['id']}"  # the child's result handed back
 
 
 def test_timer_job_takes_the_transition_once(engine: sa.Engine) -> None:

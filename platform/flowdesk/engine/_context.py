@@ -102,7 +102,7 @@ class Scope:
         if source is None:
             raise KeyError(key)
         scope = {"record": self.model.record_types[self.entity], "user": DYN, "now": TIMESTAMP,
-                 "response": DYN}
+                 "response": DYN, "child": DYN}
         compiled = compile_expression(source.lstrip("=").strip(), scope, expect=None)
         _LATE[(self.model.content_hash, *key)] = compiled
         return compiled

@@ -44,6 +44,7 @@ from flowdesk.store import platform_tables as pt
 from flowdesk.store.errors import Conflict
 from flowdesk.store.records import SYSTEM_ACTOR, Actor, RecordStore
 from flowdesk.store.snapshots import load_version
+from flowdesk.store.values import json_value
 
 from . import _jobs, _runtime  # noqa: F401  (_jobs registers the job handlers)
 from ._flow import Run, WorkflowError, pending_jobs
@@ -346,9 +347,25 @@ class WorkflowEngine:
             if parent["state"] != row.state:
                 continue
             outer = self._run(run.conn, row.entity, parent, run.actor)
-            done = outer.workflow.states[row.state].done  # type: ignore[union-attr]
-            outer.move(done, f"{row.state}.done")
+            state = outer.workflow.states[row.state]
+            self._hand_back(outer, row.state, state, run.record)
+            outer.move(state.done, f"{row.state}.done")  # type: ignore[union-attr]
             outer.flush()
+
+    def _hand_back(self, outer: Run, name: str, state: Any, child: Mapping[str, Any]) -> None:
+        """Set the parent's `result` fields from the finished child (`= child.field`)."""
+        result = getattr(state, "result", None)
+        if not result:
+            return
+        child_view = json_value(dict(child))
+        values = {
+            field: outer.scope.value(f"/states/{name}/result/{field}", value, outer.record,
+                                     outer.actor, outer.now, outer.conn, child=child_view)
+            for field, value in result.items()
+        }
+        outer.record = self.store.update(outer.entity, outer.record["id"], values,
+                                         expected_version=outer.record["row_version"],
+                                         actor=outer.actor, connection=outer.conn)
 
     # ------------------------------------------------------------------ jobs
 

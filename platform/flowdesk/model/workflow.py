@@ -144,6 +144,11 @@ class SubprocessState(_StateBase):
     )
     values: dict[Identifier, object] = Field(default_factory=dict)
     done: Identifier = Field(description="State when the sub-process finishes.")
+    result: dict[Identifier, object] = Field(
+        default_factory=dict,
+        description="Fields of this record set from the finished sub-process record when it "
+        "hands back, e.g. `outcome: = child.outcome` (CEL over `child` and `record`).",
+    )
 
 
 def _state_type(value: object) -> str:
