@@ -192,7 +192,8 @@ class Automations:
             if rule.when is not None and not scope.holds("/when", current, actor, now,
                                                          connection):
                 return RuleRun(current, False, "skipped")
-            refusal = self._refusal(connection, rule, current, depth, now)
+            refusal = self._refusal(connection, rule, current, depth, now,
+                                    fresh=trigger == "created" and depth == 1)
         except EvaluationFailed as error:
             refusal = ("failed", str(error))
         stopped = False
@@ -230,13 +231,20 @@ class Automations:
                              actor) or after
 
     def _refusal(self, connection: Connection, rule: Automation, record: Mapping[str, Any],
-                 depth: int, now: dt.datetime) -> tuple[str, str] | None:
-        """Why loop protection refuses this run (outcome, message), or None."""
+                 depth: int, now: dt.datetime, *, fresh: bool = False
+                 ) -> tuple[str, str] | None:
+        """Why loop protection refuses this run (outcome, message), or None.
+
+        `fresh`: the record was created in this transaction by a user, so no run of
+        any rule on it can be in the log yet; the log is not read (a query per rule
+        on every create, bench/README.md)."""
         limits = rule.limits
         where = f"automation `{rule.name}` on {rule.entity} {record['id']}"
         if depth > limits.max_depth:
             return "depth", (f"{where} not run: rules triggered by rules reached its "
                              f"max_depth {limits.max_depth}")
+        if fresh:
+            return None
         window = now - parse_duration(limits.window)
         runs, last = self.log.recent(connection, rule.name, rule.entity or "", record["id"],
                                      window)
