@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from flowdesk.model.compiler import compile_texts
 from flowdesk.model.sources import read_app
 from flowdesk.store.deploy import DeployError, deploy, load_active, migrate_instances
-from flowdesk.store.plan import StatesRemoved, plan, render_json, render_text
+from flowdesk.store.ops import StatesRemoved, render_json, render_text
+from flowdesk.store.plan import plan
 
 NOW = dt.datetime(2024, 5, 1, 9, 30, tzinfo=dt.UTC)
 

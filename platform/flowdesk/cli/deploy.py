@@ -140,7 +140,7 @@ def _actor(args: argparse.Namespace) -> str:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from flowdesk.store.plan import render_text
+    from flowdesk.store.ops import render_text
 
     texts = _texts(args.app_dir)
     with _engine(args) as engine:
@@ -199,7 +199,7 @@ def _dry_run(engine: Any, texts: dict[str, str]) -> tuple[Any, str | None]:
 
 def _apply(args: argparse.Namespace, run: Callable[..., Any]) -> int:
     """Plan (dry run), show, ask, then apply: shared by `deploy` and `rollback`."""
-    from flowdesk.store.plan import render_text
+    from flowdesk.store.ops import render_text
 
     with _engine(args) as engine:
         actor = _actor(args)

@@ -58,8 +58,9 @@ from flowdesk.model._base import parse_duration
 from flowdesk.model.appmodel import AppModel
 from flowdesk.model.compiler import compile_texts
 
-from . import plan as p
+from . import ops as p
 from . import platform_tables as pt
+from .plan import plan as make_plan
 from .snapshots import (
     AUDIT_ENTITY,
     DeployError,
@@ -228,7 +229,7 @@ def _plan(connection: Connection, target: _Target, allow_destructive: bool) -> p
         current = load_active(connection, target.app.name)
     except SnapshotError as error:
         raise DeployError(f"the active version cannot be loaded: {error}") from None
-    plan_ = p.plan(connection, target.app, current)
+    plan_ = make_plan(connection, target.app, current)
     if plan_.problems:
         raise DeployError("the plan cannot be applied: " + "; ".join(plan_.problems), plan=plan_)
     if plan_.destructive and not allow_destructive:

@@ -33,9 +33,6 @@ from flowdesk.model.appmodel import AppModel
 from flowdesk.model.entity import Entity
 
 from .ops import (
-    DATA_STEP,
-    DESTRUCTIVE,
-    SAFE,
     AddColumn,
     AddUnique,
     AlterColumnType,
@@ -57,42 +54,11 @@ from .ops import (
     SetNotNull,
     StateRenamed,
     StatesRemoved,
-    render_json,
-    render_text,
 )
 from .snapshots import _connect, declared_renames, semver_key
 from .tables import build_tables
 
-__all__ = [
-    "DATA_STEP",
-    "DESTRUCTIVE",
-    "SAFE",
-    "AddColumn",
-    "AddUnique",
-    "AlterColumnType",
-    "CreateIndex",
-    "CreateSearchIndex",
-    "CreateTable",
-    "DropColumn",
-    "DropIndex",
-    "DropNotNull",
-    "DropTable",
-    "DropUnique",
-    "EnumValuesAdded",
-    "EnumValuesRemoved",
-    "Op",
-    "PinnedRecords",
-    "Plan",
-    "RenameColumn",
-    "RenameTable",
-    "SetNotNull",
-    "StateRenamed",
-    "StatesRemoved",
-    "plan",
-    "render_json",
-    "render_text",
-    "type_change",
-]
+__all__ = ["plan", "type_change"]
 
 
 def plan(

@@ -32,7 +32,7 @@ from . import platform_tables as pt
 from .tables import table_name
 
 if TYPE_CHECKING:
-    from .plan import Plan
+    from .ops import Plan
 
 __all__ = [
     "AUDIT_ENTITY",

@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import JSON, BigInteger, Integer, Numeric, String, Text
 
-from flowdesk.store.plan import (
+from flowdesk.store.ops import (
     DATA_STEP,
     DESTRUCTIVE,
     SAFE,
@@ -23,8 +23,8 @@ from flowdesk.store.plan import (
     StatesRemoved,
     render_json,
     render_text,
-    type_change,
 )
+from flowdesk.store.plan import type_change
 from flowdesk.store.snapshots import declared_renames, semver_key
 
 ORDERED = [
