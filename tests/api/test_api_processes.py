@@ -1,12 +1,15 @@
 """Workflows and approvals through the API: available transitions, taking them with
-their refusals as problems, the service desk lifecycle, and a purchase request's
-approval decided from the approver's inbox."""
+their refusals as problems, the service desk lifecycle, and the approvals inbox."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
+import sqlalchemy as sa
 
 from conftest import Server
+from flowdesk.store import platform_tables as pt
 
 
 def _new_ticket(client: httpx.Client) -> dict:
@@ -68,22 +71,29 @@ def test_a_role_the_workflow_does_not_list_cannot_transition(server: Server) -> 
     assert response.status_code in (403, 404), response.text  # not granted, or not theirs
 
 
-def test_a_purchase_request_is_approved_from_the_inbox(server: Server) -> None:
-    with server.client("admin") as admin:
-        drafts = admin.get("/api/v1/procurement/purchase_request", params={
-            "filter": 'record.state == "draft"', "limit": 50}).json()["items"]
-    assert drafts, "the demo data has draft purchase requests"
-    with server.client("agent") as agent:
-        offered = agent.get(f"/api/v1/procurement/purchase_request/{drafts[0]['id']}"
-                            "/transitions")
-        assert offered.status_code in (200, 404), offered.text
-    # The inbox of every demo user answers, with tasks only for that user.
+def test_the_approvals_inbox_holds_only_the_callers_tasks(server: Server) -> None:
+    """The inbox answers for every user with that user's pending tasks only, and a task
+    that is not the caller's is a 404 (deciding through the engine is covered by
+    tests/db/test_workflow_engine.py and test_workflow_apps.py)."""
+    now = dt.datetime.now(dt.UTC)
+    with server.engine.begin() as connection:  # one pending task each for two users
+        for username in ("supervisor", "admin"):
+            connection.execute(pt.approval_tasks.insert().values(
+                app="procurement", entity="purchase_request", record_id=1, state="approval",
+                round=1, level="manager", level_index=0, user_id=server.users[username],
+                status="pending", created_at=now))
+        owners = dict(connection.execute(sa.select(pt.approval_tasks.c.id,
+                                                   pt.approval_tasks.c.user_id)).all())
+    seen = 0
     for username in ("admin", "supervisor", "agent"):
         with server.client(username) as client:
             inbox = client.get("/api/v1/procurement/approvals")
             assert inbox.status_code == 200, inbox.text
             for task in inbox.json():
                 assert task["status"] == "pending"
+                assert owners[task["id"]] == server.users[username]
+                seen += 1
+    assert seen >= 2  # the two tasks above, each in its owner's inbox only
     with server.client("agent") as agent:
         unknown = agent.post("/api/v1/procurement/approvals/999999",
                              json={"decision": "approve"})
